@@ -1,0 +1,224 @@
+# shellcheck shell=bash
+# Loaded by every .bats file: `load helper` (or `load ../helper` one level down).
+#
+# Needs the server that test/setup_suite.bash starts (scripts/test passes it
+# with --setup-suite-file; plain `bats test/x.bats` finds it by itself).
+#
+# Each test gets, from setup():
+#   TEST_DB        a fresh database owned by the role mig, dropped in teardown
+#   DATABASE_URL   postgresql://mig:PASSWORD@127.0.0.1:PORT/$TEST_DB
+#   MIGDIR         $BATS_TEST_TMPDIR/migrations, empty; the cwd is
+#                  $BATS_TEST_TMPDIR, so the tools' default `migrations` is it
+#   PATH           ${MIG_BIN:-$REPO/bin} first, then the server's bin dir
+#   REPO           the repository root
+# and no PG* or MIG_* variable, so the tools see DATABASE_URL only.
+#
+# A file that needs its own setup/teardown must call mig_setup/mig_teardown
+# from them.
+#
+# Password guard: every `run` appends $output (and $stderr) to
+# $MIG_OUTPUT_LOG; teardown fails the test if the password of DATABASE_URL
+# (or a string given to mig_secret) appears there or in what the test
+# printed itself.
+
+MIG_HELPER_DIR=${BASH_SOURCE[0]%/*}
+[[ $MIG_HELPER_DIR == /* ]] || MIG_HELPER_DIR=$(cd "$MIG_HELPER_DIR" && pwd)
+REPO=${MIG_HELPER_DIR%/test}
+export REPO
+
+# Source a bats library's src/*.bash (what its load.bash does, without the
+# forks that cost a fifth of a second per test).
+mig_load_lib() {
+	local name=$1 dir f
+	for dir in ${BATS_LIB_PATH:+${BATS_LIB_PATH//:/ }} /usr/lib/bats /usr/local/lib/bats \
+		/usr/lib /usr/local/lib "$REPO/test/lib"; do
+		if [[ -f $dir/$name/load.bash ]]; then
+			for f in "$dir/$name"/src/*.bash; do
+				# shellcheck disable=SC1090
+				source "$f"
+			done
+			return 0
+		fi
+	done
+	echo "helper: cannot find $name (install it: scripts/deps)" >&2
+	return 1
+}
+mig_load_lib bats-support
+mig_load_lib bats-assert
+
+bats_require_minimum_version 1.5.0
+
+MIG_BIN=${MIG_BIN:-$REPO/bin}
+PATH="$MIG_BIN${PGTMP_BIN:+:$PGTMP_BIN}:$PATH"
+export MIG_BIN PATH
+
+# ---- the password guard -------------------------------------------------
+
+# Strings that must never show in any output. The suite's password is
+# always one; a test that uses another credential adds it with mig_secret.
+MIG_SECRETS=()
+
+mig_secret() {
+	local s
+	for s in "$@"; do
+		[[ -n $s ]] && MIG_SECRETS+=("$s")
+	done
+	return 0
+}
+
+# Keep bats' own run, and log what every run captured.
+eval "bats_original_run() $(declare -f run | tail -n +2)"
+
+run() {
+	local mig_run_status=0
+	# stderr is only this run's when it asked for --separate-stderr.
+	unset stderr stderr_lines
+	bats_original_run "$@" || mig_run_status=$?
+	if [[ -n ${MIG_OUTPUT_LOG:-} ]]; then
+		# shellcheck disable=SC2154 # output and stderr are set by bats' run
+		{
+			printf '%s\n' "$output"
+			if [[ -n ${stderr+set} ]]; then
+				printf '%s\n' "$stderr"
+			fi
+		} >>"$MIG_OUTPUT_LOG"
+	fi
+	return "$mig_run_status"
+}
+
+# mig_leak_check FILE...: exit 1 naming the file when a secret appears in
+# it. Never prints the secret itself.
+mig_leak_check() {
+	local f s i leaked=0
+	for f in "$@"; do
+		[[ -f $f ]] || continue
+		for i in "${!MIG_SECRETS[@]}"; do
+			s=${MIG_SECRETS[$i]}
+			if grep -qF -- "$s" "$f"; then
+				echo "password leak: secret #$i appears in $(basename "$f")" >&2
+				leaked=1
+			fi
+		done
+	done
+	return "$leaked"
+}
+
+# Replace every secret in FILE by ***** (so a failure report shows none).
+mig_mask_secrets() {
+	local f=$1 s text
+	[[ -f $f ]] || return 0
+	text=$(<"$f")
+	for s in "${MIG_SECRETS[@]}"; do
+		text=${text//"$s"/*****}
+	done
+	printf '%s\n' "$text" >"$f"
+}
+
+# ---- database helpers ---------------------------------------------------
+
+# psql as the superuser, over the server's unix socket, on the test's
+# database (or the one in $PSQL_ADMIN_DB). Pass -c SQL, or SQL on stdin.
+psql_admin() {
+	env -u PGPASSWORD -u PGSERVICE -u PGOPTIONS -u PGSSLMODE \
+		PGCONNECT_TIMEOUT=10 \
+		"${PGTMP_BIN:+$PGTMP_BIN/}psql" -h "$PGTMP_SOCKDIR" -p "$PGTMP_PORT" -U postgres \
+		-d "${PSQL_ADMIN_DB:-$TEST_DB}" -XAtq -v ON_ERROR_STOP=1 "$@"
+}
+
+# write_mig [--no-tx] VERSION_NAME UP_SQL [DOWN_SQL]
+# Writes $MIGDIR/VERSION_NAME.sql in the dbmate layout. Without DOWN_SQL the
+# migration has no down section (irreversible); an empty DOWN_SQL gives a
+# down marker with nothing after it. --no-tx marks both sections
+# transaction:false.
+write_mig() {
+	local opts=''
+	if [[ ${1:-} == --no-tx ]]; then
+		opts=' transaction:false'
+		shift
+	fi
+	(($# >= 2)) || { echo "usage: write_mig [--no-tx] VERSION_NAME UP [DOWN]" >&2; return 64; }
+	local file=$MIGDIR/$1.sql
+	{
+		printf -- '-- migrate:up%s\n%s\n' "$opts" "$2"
+		if (($# >= 3)); then
+			printf -- '-- migrate:down%s\n%s\n' "$opts" "$3"
+		fi
+	} >"$file"
+}
+
+# applied_versions [TABLE]: the version column of the history table, one per
+# line in id order; nothing when the table does not exist.
+applied_versions() {
+	local table=${1:-mig_history}
+	psql_admin -v t="$table" <<-'EOF'
+		SELECT format('SELECT version FROM %s ORDER BY id', :'t')
+		WHERE to_regclass(:'t') IS NOT NULL
+		\gexec
+	EOF
+}
+
+# table_exists NAME: true when the relation [schema.]NAME exists.
+table_exists() {
+	local r
+	r=$(psql_admin -v n="$1" <<<"SELECT to_regclass(:'n') IS NOT NULL")
+	[[ $r == t ]]
+}
+
+# pg_restart: restart the shared server (fast shutdown, data kept).
+pg_restart() {
+	"$REPO/scripts/pgtmp" restart "$PGTMP_DIR"
+}
+
+# ---- setup / teardown ---------------------------------------------------
+
+mig_setup() {
+	if [[ -z ${PGTMP_URL:-} || -z ${PGTMP_SOCKDIR:-} ]]; then
+		echo "helper: no test server; run scripts/test, or bats --setup-suite-file test/setup_suite.bash" >&2
+		return 1
+	fi
+	MIG_SECRETS=("$PGTMP_PASSWORD")
+
+	# The tools must see DATABASE_URL only.
+	local v
+	for v in "${!PG@}" MIG_TABLE MIG_DIR DATABASE_URL; do
+		case $v in
+			PGTMP_*) ;;
+			*) unset "$v" ;;
+		esac
+	done
+
+	TEST_DB="mig_t${BATS_SUITE_TEST_NUMBER}_$$_${RANDOM}"
+	export TEST_DB
+	PSQL_ADMIN_DB=postgres psql_admin -c "CREATE DATABASE $TEST_DB OWNER mig STRATEGY FILE_COPY"
+
+	DATABASE_URL="postgresql://mig:${PGTMP_PASSWORD}@127.0.0.1:${PGTMP_PORT}/${TEST_DB}"
+	export DATABASE_URL
+
+	MIG_OUTPUT_LOG=$BATS_TEST_TMPDIR/mig-output.log
+	: >"$MIG_OUTPUT_LOG"
+	MIGDIR=$BATS_TEST_TMPDIR/migrations
+	mkdir -p "$MIGDIR"
+	export MIGDIR
+	cd "$BATS_TEST_TMPDIR" || return 1
+}
+
+mig_teardown() {
+	local rc=0
+	cd "$BATS_TEST_TMPDIR" 2>/dev/null || cd /
+	if [[ -n ${TEST_DB:-} ]]; then
+		PSQL_ADMIN_DB=postgres psql_admin \
+			-c "DROP DATABASE IF EXISTS $TEST_DB WITH (FORCE)" || rc=1
+	fi
+	if [[ -n ${MIG_OUTPUT_LOG:-} ]]; then
+		if ! mig_leak_check "$MIG_OUTPUT_LOG" ${BATS_OUT:+"$BATS_OUT"}; then
+			echo "a password appeared in the output of this test (masked in this report)"
+			mig_mask_secrets "$MIG_OUTPUT_LOG"
+			[[ -n ${BATS_OUT:-} ]] && mig_mask_secrets "$BATS_OUT"
+			rc=1
+		fi
+	fi
+	return "$rc"
+}
+
+setup() { mig_setup; }
+teardown() { mig_teardown; }
