@@ -1,0 +1,70 @@
+# mig: six small tools over one library.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man/man1
+
+CC ?= cc
+CFLAGS ?= -O2
+WARN = -std=c11 -Wall -Wextra -Werror
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I$$(pg_config --includedir))
+PQ_LIBS := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
+CPPFLAGS += -D_DEFAULT_SOURCE -D_GNU_SOURCE $(PQ_CFLAGS)
+LDLIBS += $(PQ_LIBS) -lbsd -lmd
+
+TOOLS = mig-list mig-current mig-apply mig-revert mig-new mig-wait
+LIBSRC = $(wildcard src/lib/*.c)
+LIBHDR = src/lib/mig.h
+LIBOBJ = $(LIBSRC:src/lib/%.c=build/%.o)
+SANOBJ = $(LIBSRC:src/lib/%.c=build/san/%.o)
+
+# `make san` builds the same tools with ASan and UBSan into bin/san/.
+SANFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+
+all: $(TOOLS:%=bin/%)
+
+bin/%: src/%.c build/libmig.a
+	@mkdir -p bin
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libmig.a $(LDFLAGS) $(LDLIBS)
+
+build/libmig.a: $(LIBOBJ)
+	$(AR) rcs $@ $(LIBOBJ)
+
+build/%.o: src/lib/%.c $(LIBHDR)
+	@mkdir -p build
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+san: $(TOOLS:%=bin/san/%)
+
+bin/san/%: src/%.c build/san/libmig.a
+	@mkdir -p bin/san
+	$(CC) $(WARN) $(CPPFLAGS) $(SANFLAGS) -o $@ $< build/san/libmig.a $(LDFLAGS) $(LDLIBS)
+
+build/san/libmig.a: $(SANOBJ)
+	$(AR) rcs $@ $(SANOBJ)
+
+build/san/%.o: src/lib/%.c $(LIBHDR)
+	@mkdir -p build/san
+	$(CC) $(WARN) $(CPPFLAGS) $(SANFLAGS) -c -o $@ $<
+
+check: all
+	scripts/test
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
+	for t in $(TOOLS); do \
+		install -m 755 bin/$$t $(DESTDIR)$(BINDIR)/$$t; \
+		install -m 644 src/$$t.1 $(DESTDIR)$(MANDIR)/$$t.1; \
+	done
+
+uninstall:
+	for t in $(TOOLS); do \
+		rm -f $(DESTDIR)$(BINDIR)/$$t $(DESTDIR)$(MANDIR)/$$t.1; \
+	done
+
+clean:
+	rm -rf bin build
+
+.PRECIOUS: build/%.o build/san/%.o
+.PHONY: all san check install uninstall clean

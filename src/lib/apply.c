@@ -1,0 +1,309 @@
+/* mig-apply's work: check everything, plan, take the lock, apply. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mig.h"
+
+#define ELAPSED "(extract(epoch FROM pg_catalog.clock_timestamp() - " \
+	"pg_catalog.current_setting('mig.started')::timestamptz) * 1000)::int"
+
+struct plan {
+	size_t *todo;		/* indexes into the list, in version order */
+	size_t n;
+};
+
+static void
+load_all(const struct miglist *l, char (*sums)[65], int *notx)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct migfile f;
+
+		migfile_load(&l->v[i], &f);
+		memcpy(sums[i], f.checksum, 65);
+		notx[i] = f.up.notx;
+		migfile_free(&f);
+	}
+}
+
+static void
+make_plan(const struct applyopts *ao, const struct miglist *l,
+    char (*sums)[65], const struct history *h, struct plan *p, int warn)
+{
+	uint64_t newest = 0, to = UINT64_MAX;
+	size_t i, missing = 0;
+	int bad = 0;
+
+	if (ao->to != NULL)
+		to = version_arg("--to", ao->to);
+	for (i = 0; i < h->n; i++) {
+		if (h->v[i].vnum > newest)
+			newest = h->v[i].vnum;
+		if (list_find(l, h->v[i].vnum) == NULL && warn) {
+			if (missing++ < 10)
+				mig_warnx("warning: %s_%s is applied but not "
+				    "in the list (from %s)", h->v[i].version,
+				    h->v[i].name, h->v[i].path);
+		}
+	}
+	if (missing)
+		mig_warnx("warning: the database is ahead of the list by %zu "
+		    "migration(s); mig-revert can undo them from the SQL "
+		    "stored in the history", missing);
+	p->n = 0;
+	p->todo = xreallocarray(p->todo, l->n, sizeof *p->todo);
+	for (i = 0; i < l->n; i++) {
+		const struct mig *m = &l->v[i];
+		struct hrow *r = history_find(h, m->vnum);
+
+		if (r != NULL && !r->partial) {
+			if (strcmp(r->checksum, sums[i]) != 0) {
+				mig_warnx("%s: changed since it was applied "
+				    "(checksum %.12s, applied %.12s); restore "
+				    "it and write a new migration instead",
+				    m->path, sums[i], r->checksum);
+				bad++;
+			}
+			continue;
+		}
+		if (r == NULL && m->vnum < newest && !ao->out_of_order) {
+			mig_warnx("%s: version %s is pending but older than "
+			    "the newest applied version; apply it anyway with "
+			    "--allow-out-of-order", m->path, m->version);
+			bad++;
+		}
+		if (m->vnum <= to)
+			p->todo[p->n++] = i;
+	}
+	if (bad)
+		mig_errx(EXIT_DATA, "%d problem(s) above; nothing was applied",
+		    bad);
+}
+
+static void
+print_applied(const struct mig *m, long long ms, int quiet)
+{
+	list_print(stdout, m, NULL);
+	fflush(stdout);
+	if (!quiet)
+		mig_warnx("applied %s %s (%lld ms)", m->version, m->name, ms);
+}
+
+static void
+stopped(const struct mig *m, enum outcome o, size_t done)
+{
+	if (o == RUN_INTERRUPTED) {
+		char *what = xasprintf("running %s_%s; it was cancelled and "
+		    "rolled back, the %zu applied before it stay applied",
+		    m->version, m->name, done);
+		interrupted(what);
+	}
+	exit(EXIT_SQL);
+}
+
+/* Statements a partial run already did must be the ones in the file now. */
+static void
+check_done(const struct mig *m, const struct section *now,
+    const char *stored, int done)
+{
+	struct stmt *a, *b;
+	size_t na = sql_split(stored, strlen(stored), &a);
+	size_t nb = sql_split(now->sql, now->len, &b), i = 0, j = 0;
+
+	for (int k = 0; k < done; k++, i++, j++) {
+		size_t la, lb;
+
+		while (i < na && a[i].empty)
+			i++;
+		while (j < nb && b[j].empty)
+			j++;
+		if (i >= na || j >= nb)
+			break;
+		la = a[i].off + a[i].len - a[i].start;
+		lb = b[j].off + b[j].len - b[j].start;
+		if (la != lb || memcmp(stored + a[i].start,
+		    now->sql + b[j].start, la) != 0)
+			mig_errx(EXIT_DATA, "%s: statement %d was already run "
+			    "by an unfinished apply and has changed since; "
+			    "only the statements after it may be edited",
+			    m->path, k + 1);
+	}
+	free(a);
+	free(b);
+}
+
+static enum outcome
+apply_notx(PGconn *c, const struct applyopts *ao, const struct table *t,
+    const struct mig *m, struct migfile *f, struct hrow *row)
+{
+	char *down = f->down.present ? section_stored(&f->down) : NULL;
+	char *q, *id, ms[24];
+	const char *p[6] = { m->version, m->name, m->path, f->checksum,
+	    f->up.sql, down };
+	struct step s = { m->name, &f->up, NULL, 0, NULL, 0 };
+	long long start = now_ms();
+	size_t from = 0;
+	enum outcome o;
+
+	if (row == NULL) {
+		PGresult *r;
+
+		q = xasprintf("INSERT INTO %s (version, name, path, checksum, "
+		    "up_sql, down_sql, state) VALUES ($1, $2, $3, $4, $5, $6, "
+		    "'partial') RETURNING id", t->qual);
+		r = exec_params(c, q, 6, p);
+		free(q);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			pq_fail(c, "cannot record the migration");
+		id = xstrdup(PQgetvalue(r, 0, 0));
+		PQclear(r);
+	} else {
+		check_done(m, &f->up, row->up_sql, row->statements_done);
+		from = (size_t)row->statements_done;
+		id = xasprintf("%lld", row->id);
+	}
+	q = xasprintf("UPDATE %s SET statements_done = $1 WHERE id = $2",
+	    t->qual);
+	o = run_notx(c, &ao->run, &s, from, q, id);
+	free(q);
+	if (o == RUN_DONE) {
+		const char *u[6] = { f->checksum, f->up.sql, down, ms, id,
+		    m->path };
+
+		snprintf(ms, sizeof ms, "%lld", now_ms() - start);
+		q = xasprintf("UPDATE %s SET state = 'applied', checksum = $1, "
+		    "up_sql = $2, down_sql = $3, duration_ms = $4, path = $6, "
+		    "applied_at = now() WHERE id = $5", t->qual);
+		exec_ok(c, q, 6, u);
+		free(q);
+	}
+	free(id);
+	free(down);
+	return o;
+}
+
+static enum outcome
+apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
+    const struct mig *m, const char *planned, struct hrow *row)
+{
+	static const struct section none = { (char *)"", 0, NULL, 1, 0, 1 };
+	struct section marked = none;
+	struct migfile f;
+	char *down, *q;
+	enum outcome o;
+
+	migfile_load(m, &f);
+	if (strcmp(f.checksum, planned) != 0)
+		mig_errx(EXIT_DATA, "%s: changed while mig-apply ran; nothing "
+		    "more was applied", m->path);
+	if (f.up.notx && !ao->mark_only) {
+		o = apply_notx(c, ao, t, m, &f, row);
+		migfile_free(&f);
+		return o;
+	}
+	if (row != NULL)
+		mig_errx(EXIT_DATA, "%s: recorded as partial; run mig-apply "
+		    "without --mark-only to finish it, or mig-revert it",
+		    m->path);
+	down = f.down.present ? section_stored(&f.down) : NULL;
+	{
+		const char *p[6] = { m->version, m->name, m->path, f.checksum,
+		    f.up.sql, down };
+		struct step s = { m->name, &f.up, NULL, 6, p, ao->single };
+
+		marked.path = m->path;
+		if (ao->mark_only)
+			s.sec = &marked;
+		q = xasprintf("INSERT INTO %s (version, name, path, checksum, "
+		    "up_sql, down_sql, duration_ms) VALUES ($1, $2, $3, $4, $5, "
+		    "$6, %s)", t->qual, ao->mark_only ? "0" : ELAPSED);
+		s.bookkeeping = q;
+		o = run_tx(c, &ao->run, &s);
+		free(q);
+	}
+	free(down);
+	migfile_free(&f);
+	return o;
+}
+
+int
+apply_run(const struct connopts *co, const struct applyopts *ao,
+    const struct miglist *l)
+{
+	char (*sums)[65] = xcalloc(l->n, sizeof *sums);
+	int *notx = xcalloc(l->n, sizeof *notx);
+	struct plan p = { NULL, 0 };
+	struct history h;
+	struct table t;
+	PGconn *c;
+	size_t i;
+
+	table_parse(co->table, &t);
+	load_all(l, sums, notx);
+	if (ao->to != NULL && list_find(l, version_arg("--to", ao->to)) == NULL)
+		mig_errx(EXIT_DATA, "--to %s: no such version in the list",
+		    ao->to);
+	if (ao->single)
+		for (i = 0; i < l->n; i++)
+			if (notx[i])
+				mig_errx(EXIT_DATA, "%s: transaction:false "
+				    "cannot run inside --single-transaction; "
+				    "nothing was applied", l->v[i].path);
+	c = run_connect(co, &ao->run, &t);
+	history_read(c, &t, &h, 0);
+	make_plan(ao, l, sums, &h, &p, 1);
+	if (p.n > 0 && !ao->run.dry_run) {
+		/* Another run may have applied them meanwhile: plan again. */
+		lock_take(c, &t, ao->run.lock_wait);
+		history_free(&h);
+		table_resolve(c, &t, NULL);
+		history_read(c, &t, &h, 0);
+		make_plan(ao, l, sums, &h, &p, 0);
+	}
+	if (p.n == 0) {
+		if (!ao->run.quiet)
+			mig_warnx("up to date: %zu applied, nothing to do",
+			    h.n);
+	} else if (ao->run.dry_run) {
+		for (i = 0; i < p.n; i++)
+			list_print(stdout, &l->v[p.todo[i]], NULL);
+	} else {
+		table_create(c, &t);
+		if (ao->single)
+			exec_ok(c, "BEGIN", 0, NULL);
+		for (i = 0; i < p.n; i++) {
+			const struct mig *m = &l->v[p.todo[i]];
+			long long start = now_ms();
+			enum outcome o;
+
+			if (mig_signal)
+				interrupted("between migrations; the ones "
+				    "applied stay applied");
+			o = apply_one(c, ao, &t, m, sums[p.todo[i]],
+			    history_find(&h, m->vnum));
+			if (o != RUN_DONE) {
+				if (ao->single)
+					PQclear(exec_params(c, "ROLLBACK", 0,
+					    NULL));
+				stopped(m, o, ao->single ? 0 : i);
+			}
+			if (!ao->single)
+				print_applied(m, now_ms() - start,
+				    ao->run.quiet);
+		}
+		if (ao->single) {
+			exec_ok(c, "COMMIT", 0, NULL);
+			for (i = 0; i < p.n; i++)
+				print_applied(&l->v[p.todo[i]], 0, 1);
+			if (!ao->run.quiet)
+				mig_warnx("applied %zu migration(s) in one "
+				    "transaction", p.n);
+		}
+	}
+	history_free(&h);
+	PQfinish(c);
+	free(p.todo);
+	free(sums);
+	free(notx);
+	table_free(&t);
+	return 0;
+}

@@ -1,0 +1,311 @@
+/*
+ * Connecting as PostgreSQL's own tools do (-d, -h, -p, -U, then
+ * $DATABASE_URL, then libpq's defaults), and keeping every password out of
+ * every message.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bsd/stdlib.h>
+#include <err.h>
+
+#include "mig.h"
+
+static char *secrets[8];
+static size_t nsecrets;
+
+static void
+add_secret(const char *s, size_t n)
+{
+	if (n > 0 && nsecrets < sizeof secrets / sizeof secrets[0])
+		secrets[nsecrets++] = xstrndup(s, n);
+}
+
+/* The password part of a URI or key=value string, even one libpq rejects. */
+static void
+find_secrets(const char *ci)
+{
+	const char *p, *at, *colon;
+
+	if ((p = strstr(ci, "://")) != NULL) {
+		p += 3;
+		at = p + strcspn(p, "@/?");
+		colon = memchr(p, ':', (size_t)(at - p));
+		if (*at == '@' && colon != NULL)
+			add_secret(colon + 1, (size_t)(at - colon - 1));
+	}
+	for (p = ci; (p = strstr(p, "password")) != NULL; p++) {
+		const char *v = p + 8;
+
+		v += strspn(v, " \t");
+		if (*v != '=')
+			continue;
+		v++;
+		v += strspn(v, " \t");
+		if (*v == '\'') {
+			const char *e = strchr(v + 1, '\'');
+			add_secret(v + 1, e ? (size_t)(e - v - 1) : strlen(v + 1));
+		} else
+			add_secret(v, strcspn(v, " \t&"));
+	}
+}
+
+char *
+mask_secrets(const char *msg)
+{
+	struct buf b = { 0 };
+	const char *p = msg;
+
+	buf_add(&b, "", 0);
+	while (*p) {
+		size_t i, best = 0;
+
+		for (i = 0; i < nsecrets; i++) {
+			size_t n = strlen(secrets[i]);
+			if (n > best && strncmp(p, secrets[i], n) == 0)
+				best = n;
+		}
+		if (best) {
+			buf_addstr(&b, "***");
+			p += best;
+		} else
+			buf_add(&b, p++, 1);
+	}
+	return b.s;
+}
+
+static void
+vmessage(const char *fmt, va_list ap)
+{
+	char *s, *m;
+
+	if (vasprintf(&s, fmt, ap) < 0)
+		err(EXIT_UNAVAILABLE, "vasprintf");
+	m = mask_secrets(s);
+	fflush(stdout);
+	fprintf(stderr, "%s: %s\n", getprogname(), m);
+	free(s);
+	free(m);
+}
+
+void
+mig_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+}
+
+void
+mig_errx(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+int
+conn_option(struct connopts *o, int ch, const char *arg)
+{
+	switch (ch) {
+	case 'd': o->dbname = arg; break;
+	case 'h': o->host = arg; break;
+	case 'p': o->port = arg; break;
+	case 'U': o->user = arg; break;
+	case 'T': o->table = arg; break;
+	default: return 0;
+	}
+	return 1;
+}
+
+static const char *
+effective_dbname(const struct connopts *o)
+{
+	const char *url = getenv("DATABASE_URL");
+
+	if (o->dbname != NULL)
+		return o->dbname;
+	return url != NULL && *url != '\0' ? url : NULL;
+}
+
+static int
+is_conninfo(const char *s)
+{
+	return strchr(s, '=') != NULL || strncmp(s, "postgres://", 11) == 0 ||
+	    strncmp(s, "postgresql://", 13) == 0;
+}
+
+/* Rejects an invalid conninfo before anything connects: a usage error. */
+void
+conn_check(const struct connopts *o)
+{
+	const char *db = effective_dbname(o), *pw = getenv("PGPASSWORD");
+	PQconninfoOption *opts, *opt;
+	char *msg = NULL;
+
+	if (pw != NULL)
+		add_secret(pw, strlen(pw));
+	if (db == NULL || !is_conninfo(db))
+		return;
+	find_secrets(db);
+	if ((opts = PQconninfoParse(db, &msg)) == NULL) {
+		size_t n = msg ? strlen(msg) : 0;
+
+		while (n > 0 && msg[n - 1] == '\n')
+			msg[--n] = '\0';
+		mig_errx(EXIT_USAGE, "invalid connection string%s: %s",
+		    o->dbname ? " given with -d" : " in DATABASE_URL",
+		    msg ? msg : "out of memory");
+	}
+	for (opt = opts; opt->keyword != NULL; opt++)
+		if (strcmp(opt->keyword, "password") == 0 && opt->val != NULL)
+			add_secret(opt->val, strlen(opt->val));
+	PQconninfoFree(opts);
+}
+
+const char *
+conn_name(PGconn *c)
+{
+	static char *name;
+	const char *host = PQhost(c);
+
+	free(name);
+	name = xasprintf("%s@%s:%s/%s", PQuser(c) ? PQuser(c) : "",
+	    host && *host ? host : "localhost", PQport(c) ? PQport(c) : "",
+	    PQdb(c) ? PQdb(c) : "");
+	return name;
+}
+
+/*
+ * libpq hides the SQLSTATE of a failed connection but prints it in verbose
+ * mode: "FATAL:  28P01: password ...". Takes it out of the message.
+ */
+static void
+take_sqlstate(char *msg, char state[6])
+{
+	char *p, *loc;
+
+	state[0] = '\0';
+	for (p = msg; (p = strstr(p, ":  ")) != NULL; p++) {
+		char *c = p + 3;
+		int i;
+
+		for (i = 0; i < 5 && (isdigit((unsigned char)c[i]) ||
+		    isupper((unsigned char)c[i])); i++)
+			;
+		if (i == 5 && c[5] == ':' && c[6] == ' ') {
+			memcpy(state, c, 5);
+			state[5] = '\0';
+			memmove(c, c + 7, strlen(c + 7) + 1);
+		}
+	}
+	while ((loc = strstr(msg, "\nLOCATION:")) != NULL) {
+		char *eol = strchr(loc + 1, '\n');
+		memmove(loc, eol ? eol : loc + strlen(loc),
+		    strlen(eol ? eol : loc + strlen(loc)) + 1);
+	}
+	for (p = msg + strlen(msg); p > msg && isspace((unsigned char)p[-1]);)
+		*--p = '\0';
+	for (p = msg; (p = strchr(p, '\n')) != NULL;)
+		*p = ' ';
+}
+
+static enum connfail
+classify(PGconn *c, const char *state, const char *msg)
+{
+	static const char *retry[] = { "57P03", "53300", "3D000", NULL };
+
+	if (*state) {
+		for (int i = 0; retry[i]; i++)
+			if (strcmp(state, retry[i]) == 0)
+				return CONN_RETRY;
+		return CONN_FATAL;
+	}
+	if (PQconnectionNeedsPassword(c) || strstr(msg, "SSL") != NULL)
+		return CONN_FATAL;
+	return CONN_RETRY;
+}
+
+/* Drives an asynchronous connect so verbose errors carry the SQLSTATE. */
+PGconn *
+conn_open(const struct connopts *o, enum connfail *fail, char **errmsg)
+{
+	const char *keys[8], *vals[8];
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	char state[6];
+	int n = 0;
+	PGconn *c;
+
+	if (effective_dbname(o) != NULL) {
+		keys[n] = "dbname";
+		vals[n++] = effective_dbname(o);
+	}
+	if (o->host) { keys[n] = "host"; vals[n++] = o->host; }
+	if (o->port) { keys[n] = "port"; vals[n++] = o->port; }
+	if (o->user) { keys[n] = "user"; vals[n++] = o->user; }
+	keys[n] = "fallback_application_name";
+	vals[n++] = getprogname();
+	keys[n] = vals[n] = NULL;
+
+	if ((c = PQconnectStartParams(keys, vals, 1)) == NULL)
+		err(EXIT_UNAVAILABLE, "PQconnectStartParams");
+	PQsetErrorVerbosity(c, PQERRORS_VERBOSE);
+	while (PQstatus(c) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+	    st != PGRES_POLLING_FAILED) {
+		struct pollfd p = { PQsocket(c),
+		    st == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0 };
+
+		if (p.fd < 0)
+			break;
+		if (poll(&p, 1, 1000) == -1 && errno == EINTR && mig_signal) {
+			PQfinish(c);
+			interrupted("connecting");
+		}
+		if (p.revents)
+			st = PQconnectPoll(c);
+	}
+	if (PQstatus(c) == CONNECTION_OK) {
+		PQsetErrorVerbosity(c, PQERRORS_DEFAULT);
+		*fail = CONN_OK;
+		*errmsg = NULL;
+		return c;
+	}
+	*errmsg = xstrdup(PQerrorMessage(c));
+	take_sqlstate(*errmsg, state);
+	*fail = classify(c, state, *errmsg);
+	return c;
+}
+
+PGconn *
+conn_must(const struct connopts *o)
+{
+	enum connfail f;
+	char *msg;
+	PGconn *c = conn_open(o, &f, &msg);
+
+	if (f != CONN_OK)
+		mig_errx(EXIT_UNAVAILABLE, "cannot connect to %s: %s",
+		    conn_name(c), msg);
+	return c;
+}
+
+void
+pq_fail(PGconn *c, const char *what)
+{
+	char *m = xstrdup(PQerrorMessage(c));
+	size_t n = strlen(m);
+
+	while (n > 0 && m[n - 1] == '\n')
+		m[--n] = '\0';
+	mig_errx(PQstatus(c) == CONNECTION_BAD ? EXIT_UNAVAILABLE : EXIT_SQL,
+	    "%s on %s: %s", what, conn_name(c), m);
+}

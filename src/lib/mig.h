@@ -1,0 +1,245 @@
+/* mig: the library shared by the six tools. */
+#ifndef MIG_H
+#define MIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <libpq-fe.h>
+
+#define MIG_VERSION "0.1.0"
+
+/* sysexits(3) codes, named here so every tool agrees on them. */
+enum {
+	EXIT_SQL = 1,
+	EXIT_USAGE = 64,
+	EXIT_DATA = 65,
+	EXIT_NOINPUT = 66,
+	EXIT_UNAVAILABLE = 69,
+	EXIT_CANTCREAT = 73,
+	EXIT_TEMPFAIL = 75,
+};
+
+/* util.c */
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xreallocarray(void *, size_t, size_t);
+char *xstrdup(const char *);
+char *xstrndup(const char *, size_t);
+char *xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+struct buf {
+	char *s;
+	size_t len, cap;
+};
+void buf_add(struct buf *, const char *, size_t);
+void buf_addstr(struct buf *, const char *);
+void buf_printf(struct buf *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+void buf_free(struct buf *);
+
+int read_file(const char *path, struct buf *);
+long long now_ms(void);
+void sleep_ms(long);
+long parse_number(const char *opt, const char *arg, long min, long max);
+void print_version(void);
+int stdin_has_data(void);
+
+/* Set by SIGINT/SIGTERM; the running statement is cancelled on the server. */
+extern volatile int mig_signal;
+void catch_signals(void);
+int exit_code_for_signal(void);
+
+/* name.c: what a migration file name says. */
+enum migkind { MIG_SINGLE, MIG_UP, MIG_DOWN };
+struct migname {
+	char *version;		/* the digits, as written */
+	uint64_t vnum;		/* their value: a version's identity */
+	char *name;
+	enum migkind kind;
+};
+/* 1 and fills *n for a migration file name, 0 for a name that is not one
+ * (*why says what is wrong), -1 for a file that is not SQL at all. */
+int migname_parse(const char *base, struct migname *n, const char **why);
+void migname_free(struct migname *);
+const char *base_name(const char *path);
+int vcmp(uint64_t, uint64_t);
+
+/* list.c: the list format. */
+struct mig {
+	char *version;
+	uint64_t vnum;
+	char *name;
+	char *path;		/* the file listed: the .up.sql of a pair */
+	char *down_path;	/* the .down.sql of a pair, else NULL */
+	size_t lineno;		/* its line in the list read, 0 if from a scan */
+	enum migkind kind;	/* while scanning a directory */
+};
+struct miglist {
+	struct mig *v;
+	size_t n, cap;
+};
+void list_read(FILE *, const char *what, struct miglist *);
+void list_scan(const char *dir, struct miglist *);
+void list_sort_check(struct miglist *, int from_files);
+void list_print(FILE *, const struct mig *, const char *path);
+void list_free(struct miglist *);
+const struct mig *list_find(const struct miglist *, uint64_t);
+
+/* split.c: statements of a section, covering it without gaps. */
+struct stmt {
+	size_t off, len;	/* span in the section, ';' included */
+	size_t start;		/* offset of its first token, past comments */
+	int empty;		/* only white space and comments */
+};
+size_t sql_split(const char *sql, size_t len, struct stmt **out);
+
+/* mfile.c: migration files. */
+struct section {
+	char *sql;		/* the text after the marker, LF line ends */
+	size_t len;
+	const char *path;	/* the file it is in */
+	int line;		/* the file's line of sql[0] */
+	int notx;		/* transaction:false */
+	int present;
+};
+struct migfile {
+	struct section up, down;
+	char checksum[65];	/* hex SHA-256 of the up section */
+};
+int migfile_load(const struct mig *, struct migfile *);
+void migfile_free(struct migfile *);
+void checksum_hex(const char *, size_t, char out[65]);
+/* The down SQL as stored: its options survive a revert from history. */
+char *section_stored(const struct section *);
+void section_from_stored(struct section *, char *sql, const char *path);
+
+/* conn.c: connecting, and naming the server without its password. */
+struct connopts {
+	const char *dbname, *host, *port, *user;
+	const char *table;
+};
+int conn_option(struct connopts *, int ch, const char *arg);
+#define CONN_LONGOPTS \
+	{ "dbname", required_argument, NULL, 'd' }, \
+	{ "host", required_argument, NULL, 'h' }, \
+	{ "port", required_argument, NULL, 'p' }, \
+	{ "username", required_argument, NULL, 'U' }, \
+	{ "table", required_argument, NULL, 'T' }
+#define CONN_SHORTOPTS "d:h:p:U:"
+#define CONN_USAGE "[-d DBNAME|URL] [-h HOST] [-p PORT] [-U USER] [--table [SCHEMA.]TABLE]"
+
+enum connfail { CONN_OK, CONN_RETRY, CONN_FATAL };
+void conn_check(const struct connopts *);
+PGconn *conn_open(const struct connopts *, enum connfail *, char **errmsg);
+PGconn *conn_must(const struct connopts *);
+const char *conn_name(PGconn *);
+char *mask_secrets(const char *);
+void mig_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void mig_errx(int, const char *, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
+void pq_fail(PGconn *, const char *what) __attribute__((noreturn));
+
+/* hist.c: the history table and the advisory lock. */
+struct table {
+	char *schema, *name;	/* lower case, unquoted */
+	char *qual;		/* quoted, schema-qualified */
+	char *lockkey;
+	int exists, schema_exists;
+};
+struct hrow {
+	long long id;
+	char *version;
+	uint64_t vnum;
+	char *name, *path, *checksum, *applied_at;
+	char *up_sql, *down_sql;	/* only where asked for */
+	int partial, statements_done;
+};
+struct history {
+	struct hrow *v;		/* in the order applied */
+	struct hrow **byv;	/* by version, for lookups */
+	size_t n;
+	PGresult *res;
+};
+void table_parse(const char *, struct table *);
+void table_resolve(PGconn *, struct table *, const char *settings);
+void table_create(PGconn *, struct table *);
+void table_free(struct table *);
+void history_read(PGconn *, const struct table *, struct history *,
+    int with_sql);
+void history_free(struct history *);
+struct hrow *history_find(const struct history *, uint64_t);
+void lock_take(PGconn *, const struct table *, long wait_s);
+
+/* run.c: running SQL with progress, cancellation and error positions. */
+struct runopts {
+	long lock_wait;
+	long lock_timeout;
+	long lock_retries;
+	long statement_timeout;
+	int quiet;
+	int dry_run;
+};
+#define RUN_LONGOPTS \
+	{ "lock-wait", required_argument, NULL, 'W' }, \
+	{ "lock-timeout", required_argument, NULL, 'L' }, \
+	{ "lock-retries", required_argument, NULL, 'R' }, \
+	{ "statement-timeout", required_argument, NULL, 'S' }
+#define RUN_USAGE "[--lock-wait S] [--lock-timeout MS] [--lock-retries N] " \
+	"[--statement-timeout MS]"
+void runopts_init(struct runopts *);
+int run_option(struct runopts *, int ch, const char *arg);
+char *run_settings(const struct runopts *);
+PGconn *run_connect(const struct connopts *, const struct runopts *,
+    struct table *);
+
+/* The outcome of running a section; on failure the error is printed. */
+enum outcome { RUN_DONE, RUN_FAILED, RUN_INTERRUPTED };
+struct step {
+	const char *label;	/* "0002_add_index", for progress lines */
+	const struct section *sec;
+	const char *bookkeeping;	/* SQL run in the same transaction */
+	int nparams;
+	const char *const *params;
+	int single;		/* a batch transaction is already open */
+};
+enum outcome run_tx(PGconn *, const struct runopts *, const struct step *);
+enum outcome run_notx(PGconn *, const struct runopts *, const struct step *,
+    size_t from, const char *progress_sql, const char *rowid);
+PGresult *exec_params(PGconn *, const char *sql, int n,
+    const char *const *params);
+void exec_ok(PGconn *, const char *sql, int n, const char *const *params);
+void interrupted(const char *what) __attribute__((noreturn));
+
+/* apply.c, revert.c, current.c, wait.c, new.c: each tool's work. */
+struct applyopts {
+	struct runopts run;
+	const char *to;
+	int single, out_of_order, mark_only;
+};
+int apply_run(const struct connopts *, const struct applyopts *,
+    const struct miglist *);
+
+struct revertopts {
+	struct runopts run;
+	long steps;
+	const char *to;
+	int all;
+};
+int revert_run(const struct connopts *, const struct revertopts *,
+    const struct miglist *);
+
+enum currentmode { CUR_LAST, CUR_ALL, CUR_STATUS };
+int current_run(const struct connopts *, enum currentmode, int json,
+    const struct miglist *);
+
+int wait_run(const struct connopts *, long timeout_s, int quiet,
+    const struct miglist *applied);
+
+int new_run(const char *dir, int seq, int pair, int argc, char **argv);
+
+uint64_t version_arg(const char *opt, const char *arg);
+void json_str(FILE *, const char *);
+
+#endif

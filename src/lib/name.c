@@ -1,0 +1,86 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "mig.h"
+
+static int
+ends_with(const char *s, size_t n, const char *suffix)
+{
+	size_t k = strlen(suffix);
+
+	return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+const char *
+base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+int
+migname_parse(const char *base, struct migname *n, const char **why)
+{
+	size_t len = strlen(base), digits = 0, namelen;
+	const char *name;
+	uint64_t v = 0;
+	int over = 0;
+
+	memset(n, 0, sizeof *n);
+	if (!ends_with(base, len, ".sql"))
+		return -1;
+	while (base[digits] >= '0' && base[digits] <= '9') {
+		if (v > (UINT64_MAX - 9) / 10)
+			over = 1;
+		v = v * 10 + (uint64_t)(base[digits] - '0');
+		digits++;
+	}
+	if (digits == 0 || base[digits] != '_') {
+		*why = "a migration file name starts with digits and '_' "
+		    "(VERSION_NAME.sql)";
+		return 0;
+	}
+	if (digits > 19 || over) {
+		*why = "the version has more than 19 digits";
+		return 0;
+	}
+	name = base + digits + 1;
+	namelen = len - digits - 1;
+	if (ends_with(name, namelen, ".up.sql")) {
+		n->kind = MIG_UP;
+		namelen -= 7;
+	} else if (ends_with(name, namelen, ".down.sql")) {
+		n->kind = MIG_DOWN;
+		namelen -= 9;
+	} else {
+		n->kind = MIG_SINGLE;
+		namelen -= 4;
+	}
+	if (namelen == 0) {
+		*why = "the name after the version is empty";
+		return 0;
+	}
+	if (memchr(name, '\t', namelen) || memchr(name, '\n', namelen) ||
+	    memchr(name, '\r', namelen)) {
+		*why = "the name holds a TAB or a line break";
+		return 0;
+	}
+	n->version = xstrndup(base, digits);
+	n->vnum = v;
+	n->name = xstrndup(name, namelen);
+	return 1;
+}
+
+void
+migname_free(struct migname *n)
+{
+	free(n->version);
+	free(n->name);
+}
+
+int
+vcmp(uint64_t a, uint64_t b)
+{
+	return a < b ? -1 : a > b;
+}

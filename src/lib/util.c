@@ -1,0 +1,260 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bsd/stdlib.h>
+#include <err.h>
+
+#include "mig.h"
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		err(EXIT_UNAVAILABLE, "malloc");
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz ? sz : 1);
+
+	if (p == NULL)
+		err(EXIT_UNAVAILABLE, "calloc");
+	return p;
+}
+
+void *
+xreallocarray(void *p, size_t n, size_t sz)
+{
+	if ((p = reallocarray(p, n ? n : 1, sz)) == NULL)
+		err(EXIT_UNAVAILABLE, "realloc");
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		err(EXIT_UNAVAILABLE, "vasprintf");
+	va_end(ap);
+	return s;
+}
+
+void
+buf_add(struct buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->s = xreallocarray(b->s, b->cap, 1);
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+void
+buf_addstr(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		err(EXIT_UNAVAILABLE, "vasprintf");
+	va_end(ap);
+	buf_addstr(b, s);
+	free(s);
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->s);
+	b->s = NULL;
+	b->len = b->cap = 0;
+}
+
+/* Reads a whole file; -1 with errno set on failure. */
+int
+read_file(const char *path, struct buf *b)
+{
+	char chunk[65536];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	b->len = 0;
+	buf_add(b, "", 0);
+	while ((n = read(fd, chunk, sizeof chunk)) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		buf_add(b, chunk, (size_t)n);
+	}
+	close(fd);
+	return 0;
+}
+
+long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleeps, but a signal ends the sleep so the caller can act on it. */
+void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	if (!mig_signal)
+		nanosleep(&ts, NULL);
+}
+
+long
+parse_number(const char *opt, const char *arg, long min, long max)
+{
+	const char *errstr;
+	long long v = strtonum(arg, min, max, &errstr);
+
+	if (errstr != NULL)
+		mig_errx(EXIT_USAGE, "%s %s: %s (%ld to %ld)", opt, arg,
+		    errstr, min, max);
+	return (long)v;
+}
+
+void
+print_version(void)
+{
+	printf("%s (mig) %s\n", getprogname(), MIG_VERSION);
+	exit(0);
+}
+
+/* A list on stdin: not a terminal, and not empty (</dev/null is no list). */
+int
+stdin_has_data(void)
+{
+	struct pollfd p = { .fd = 0, .events = POLLIN };
+	int c;
+
+	if (isatty(0))
+		return 0;
+	if (poll(&p, 1, -1) == -1 || (p.revents & (POLLIN | POLLHUP)) == 0)
+		return 0;
+	if ((c = getc(stdin)) == EOF)
+		return 0;
+	ungetc(c, stdin);
+	return 1;
+}
+
+volatile int mig_signal;
+
+static void
+on_signal(int sig)
+{
+	mig_signal = sig;
+}
+
+/* No SA_RESTART: a signal must wake the poll() that waits for the server. */
+void
+catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+int
+exit_code_for_signal(void)
+{
+	return 128 + mig_signal;
+}
+
+/* A VERSION given as an option: digits, compared by value. */
+uint64_t
+version_arg(const char *opt, const char *arg)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; arg[i] >= '0' && arg[i] <= '9' && i < 19; i++)
+		v = v * 10 + (uint64_t)(arg[i] - '0');
+	if (i == 0 || arg[i] != '\0')
+		mig_errx(EXIT_DATA, "%s %s: a version is 1 to 19 digits", opt,
+		    arg);
+	return v;
+}
+
+void
+json_str(FILE *fp, const char *s)
+{
+	if (s == NULL) {
+		fputs("null", fp);
+		return;
+	}
+	fputc('"', fp);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(fp, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", fp);
+		else if (c == '\t')
+			fputs("\\t", fp);
+		else if (c < 0x20)
+			fprintf(fp, "\\u%04x", c);
+		else
+			fputc(c, fp);
+	}
+	fputc('"', fp);
+}

@@ -1,0 +1,66 @@
+/* mig-apply: apply the listed migrations that are not yet applied. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lib/mig.h"
+
+static void
+usage(int code)
+{
+	fprintf(code ? stderr : stdout, "usage: mig-apply [-n|--dry-run] [-q] "
+	    "[--to VERSION] [--single-transaction]\n"
+	    "       [--allow-out-of-order] [--mark-only] %s\n       %s\n",
+	    RUN_USAGE, CONN_USAGE);
+	exit(code);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "to", required_argument, NULL, 't' },
+		{ "single-transaction", no_argument, NULL, '1' },
+		{ "allow-out-of-order", no_argument, NULL, 'o' },
+		{ "mark-only", no_argument, NULL, 'm' },
+		RUN_LONGOPTS,
+		CONN_LONGOPTS,
+		{ "help", no_argument, NULL, 'H' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct connopts co = { 0 };
+	struct applyopts ao = { 0 };
+	struct miglist l = { 0 };
+	int ch;
+
+	runopts_init(&ao.run);
+	while ((ch = getopt_long(argc, argv, "nq?V" CONN_SHORTOPTS, longopts,
+	    NULL)) != -1) {
+		if (conn_option(&co, ch, optarg) ||
+		    run_option(&ao.run, ch, optarg))
+			continue;
+		switch (ch) {
+		case 'n': ao.run.dry_run = 1; break;
+		case 'q': ao.run.quiet = 1; break;
+		case 't': ao.to = optarg; break;
+		case '1': ao.single = 1; break;
+		case 'o': ao.out_of_order = 1; break;
+		case 'm': ao.mark_only = 1; break;
+		case 'V': print_version(); break;
+		case 'H': usage(0); break;
+		case '?': usage(optopt == '?' ? 0 : EXIT_USAGE); break;
+		default: usage(EXIT_USAGE);
+		}
+	}
+	if (optind != argc)
+		usage(EXIT_USAGE);
+	conn_check(&co);
+	catch_signals();
+	list_read(stdin, "stdin", &l);
+	apply_run(&co, &ao, &l);
+	list_free(&l);
+	return 0;
+}

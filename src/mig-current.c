@@ -1,0 +1,55 @@
+/* mig-current: show what the database has applied. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lib/mig.h"
+
+static void
+usage(int code)
+{
+	fprintf(code ? stderr : stdout, "usage: mig-current [-a|--all] "
+	    "[--status] [--json]\n       %s\n", CONN_USAGE);
+	exit(code);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "status", no_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		CONN_LONGOPTS,
+		{ "help", no_argument, NULL, 'H' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct connopts co = { 0 };
+	struct miglist l = { 0 };
+	enum currentmode mode = CUR_LAST;
+	int ch, json = 0;
+
+	while ((ch = getopt_long(argc, argv, "a?V" CONN_SHORTOPTS, longopts,
+	    NULL)) != -1) {
+		if (conn_option(&co, ch, optarg))
+			continue;
+		switch (ch) {
+		case 'a': mode = mode == CUR_STATUS ? mode : CUR_ALL; break;
+		case 's': mode = CUR_STATUS; break;
+		case 'j': json = 1; break;
+		case 'V': print_version(); break;
+		case 'H': usage(0); break;
+		case '?': usage(optopt == '?' ? 0 : EXIT_USAGE); break;
+		default: usage(EXIT_USAGE);
+		}
+	}
+	if (optind != argc)
+		usage(EXIT_USAGE);
+	conn_check(&co);
+	if (mode == CUR_STATUS)
+		list_read(stdin, "stdin", &l);
+	current_run(&co, mode, json, &l);
+	list_free(&l);
+	return fflush(stdout) == EOF ? EXIT_CANTCREAT : 0;
+}

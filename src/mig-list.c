@@ -1,0 +1,55 @@
+/* mig-list: list migration files, validated by name, in version order. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lib/mig.h"
+
+static void
+usage(int code)
+{
+	fprintf(code ? stderr : stdout, "usage: mig-list [DIR...]\n");
+	exit(code);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'H' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct miglist l = { 0 };
+	const char *dflt = getenv("MIG_DIR");
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "?V", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'V':
+			print_version();
+			break;
+		case 'H':
+			usage(0);
+			break;
+		case '?':
+			usage(optopt == '?' ? 0 : EXIT_USAGE);
+			break;
+		default:
+			usage(EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0)
+		list_scan(dflt && *dflt ? dflt : "migrations", &l);
+	for (int i = 0; i < argc; i++)
+		list_scan(argv[i], &l);
+	list_sort_check(&l, 1);
+	for (size_t i = 0; i < l.n; i++)
+		list_print(stdout, &l.v[i], NULL);
+	list_free(&l);
+	if (fflush(stdout) == EOF || ferror(stdout))
+		mig_errx(EXIT_CANTCREAT, "cannot write the list");
+	return 0;
+}

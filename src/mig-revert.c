@@ -1,0 +1,68 @@
+/* mig-revert: revert the most recently applied migration(s). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lib/mig.h"
+
+static void
+usage(int code)
+{
+	fprintf(code ? stderr : stdout, "usage: mig-revert [-n|--dry-run] [-q] "
+	    "[--steps N | --to VERSION | --all]\n       %s\n       %s\n",
+	    RUN_USAGE, CONN_USAGE);
+	exit(code);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "steps", required_argument, NULL, 's' },
+		{ "to", required_argument, NULL, 't' },
+		{ "all", no_argument, NULL, 'a' },
+		RUN_LONGOPTS,
+		CONN_LONGOPTS,
+		{ "help", no_argument, NULL, 'H' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct connopts co = { 0 };
+	struct revertopts ro = { 0 };
+	struct miglist l = { 0 };
+	int ch, choices = 0;
+
+	runopts_init(&ro.run);
+	ro.steps = 1;
+	while ((ch = getopt_long(argc, argv, "nq?V" CONN_SHORTOPTS, longopts,
+	    NULL)) != -1) {
+		if (conn_option(&co, ch, optarg) ||
+		    run_option(&ro.run, ch, optarg))
+			continue;
+		switch (ch) {
+		case 'n': ro.run.dry_run = 1; break;
+		case 'q': ro.run.quiet = 1; break;
+		case 's':
+			ro.steps = parse_number("--steps", optarg, 1, 1L << 30);
+			choices++;
+			break;
+		case 't': ro.to = optarg; choices++; break;
+		case 'a': ro.all = 1; choices++; break;
+		case 'V': print_version(); break;
+		case 'H': usage(0); break;
+		case '?': usage(optopt == '?' ? 0 : EXIT_USAGE); break;
+		default: usage(EXIT_USAGE);
+		}
+	}
+	if (optind != argc || choices > 1)
+		usage(EXIT_USAGE);
+	conn_check(&co);
+	catch_signals();
+	if (stdin_has_data())
+		list_read(stdin, "stdin", &l);
+	revert_run(&co, &ro, l.n ? &l : NULL);
+	list_free(&l);
+	return 0;
+}

@@ -1,0 +1,58 @@
+/* mig-wait: block until PostgreSQL answers, or the listed are applied. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lib/mig.h"
+
+static void
+usage(int code)
+{
+	fprintf(code ? stderr : stdout, "usage: mig-wait [-t SECONDS] [-q] "
+	    "[--applied]\n       %s\n", CONN_USAGE);
+	exit(code);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "applied", no_argument, NULL, 'A' },
+		CONN_LONGOPTS,
+		{ "help", no_argument, NULL, 'H' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct connopts co = { 0 };
+	struct miglist l = { 0 };
+	long timeout = 60;
+	int ch, quiet = 0, applied = 0;
+
+	while ((ch = getopt_long(argc, argv, "t:q?V" CONN_SHORTOPTS, longopts,
+	    NULL)) != -1) {
+		if (conn_option(&co, ch, optarg))
+			continue;
+		switch (ch) {
+		case 't':
+			timeout = parse_number("-t", optarg, 0, 86400 * 365);
+			break;
+		case 'q': quiet = 1; break;
+		case 'A': applied = 1; break;
+		case 'V': print_version(); break;
+		case 'H': usage(0); break;
+		case '?': usage(optopt == '?' ? 0 : EXIT_USAGE); break;
+		default: usage(EXIT_USAGE);
+		}
+	}
+	if (optind != argc)
+		usage(EXIT_USAGE);
+	conn_check(&co);
+	catch_signals();
+	if (applied)
+		list_read(stdin, "stdin", &l);
+	wait_run(&co, timeout, quiet, applied ? &l : NULL);
+	list_free(&l);
+	return 0;
+}
