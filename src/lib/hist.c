@@ -130,9 +130,11 @@ table_create(PGconn *c, struct table *t)
 	    "statements_done int NOT NULL DEFAULT 0, "
 	    "applied_at timestamptz NOT NULL DEFAULT now(), "
 	    "duration_ms int NOT NULL DEFAULT 0, "
-	    "applied_by text NOT NULL DEFAULT current_user); "
-	    "CREATE UNIQUE INDEX IF NOT EXISTS %s_version_key ON %s "
-	    "((version::numeric))", t->qual, t->name, t->qual);
+	    "applied_by text NOT NULL DEFAULT current_user)", t->qual);
+	exec_ok(c, q, 0, NULL);
+	free(q);
+	q = xasprintf("CREATE UNIQUE INDEX IF NOT EXISTS %s_version_key ON %s "
+	    "((version::numeric))", t->name, t->qual);
 	exec_ok(c, q, 0, NULL);
 	free(q);
 	t->exists = 1;
