@@ -21,8 +21,7 @@
 # (or a string given to mig_secret) appears there or in what the test
 # printed itself.
 
-MIG_HELPER_DIR=${BASH_SOURCE[0]%/*}
-[[ $MIG_HELPER_DIR == /* ]] || MIG_HELPER_DIR=$(cd "$MIG_HELPER_DIR" && pwd)
+MIG_HELPER_DIR=$(cd "${BASH_SOURCE[0]%/*}" && pwd -P)
 REPO=${MIG_HELPER_DIR%/test}
 export REPO
 
