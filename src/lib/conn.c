@@ -215,15 +215,21 @@ take_sqlstate(char *msg, char state[6])
 	}
 	for (p = msg + strlen(msg); p > msg && isspace((unsigned char)p[-1]);)
 		*--p = '\0';
-	for (p = msg; (p = strchr(p, '\n')) != NULL;)
+	for (p = msg; (p = strchr(p, '\n')) != NULL;) {
+		size_t ws = strspn(p + 1, " \t");
+
 		*p = ' ';
+		memmove(p + 1, p + 1 + ws, strlen(p + 1 + ws) + 1);
+	}
 }
 
 static enum connfail
 classify(PGconn *c, const char *state, const char *msg)
 {
-	static const char *retry[] = { "57P03", "53300", "3D000", NULL };
+	static const char *retry[] = { "53300", "3D000", NULL };
 
+	if (strcmp(state, "57P03") == 0)
+		return CONN_STARTING;
 	if (*state) {
 		for (int i = 0; retry[i]; i++)
 			if (strcmp(state, retry[i]) == 0)
@@ -232,7 +238,7 @@ classify(PGconn *c, const char *state, const char *msg)
 	}
 	if (PQconnectionNeedsPassword(c) || strstr(msg, "SSL") != NULL)
 		return CONN_FATAL;
-	return CONN_RETRY;
+	return CONN_NOSERVER;
 }
 
 /* Drives an asynchronous connect so verbose errors carry the SQLSTATE. */

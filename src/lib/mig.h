@@ -130,7 +130,8 @@ int conn_option(struct connopts *, int ch, const char *arg);
 #define CONN_SHORTOPTS "d:h:p:U:"
 #define CONN_USAGE "[-d DBNAME|URL] [-h HOST] [-p PORT] [-U USER] [--table [SCHEMA.]TABLE]"
 
-enum connfail { CONN_OK, CONN_RETRY, CONN_FATAL };
+/* Why a connection failed, which tells mig-wait how soon to try again. */
+enum connfail { CONN_OK, CONN_RETRY, CONN_STARTING, CONN_NOSERVER, CONN_FATAL };
 void conn_check(const struct connopts *);
 PGconn *conn_open(const struct connopts *, enum connfail *, char **errmsg);
 PGconn *conn_must(const struct connopts *);
