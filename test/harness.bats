@@ -142,3 +142,27 @@ load helper
 	assert_success
 	assert_output 0
 }
+
+@test "harness: pg_halt and pg_resume take the server away and back" {
+	pg_halt immediate
+	run psql "$DATABASE_URL" -XAtq -c 'SELECT 1'
+	assert_failure
+	assert_output --partial 'Connection refused'
+	pg_resume
+	run psql "$DATABASE_URL" -XAtq -c 'SELECT 1'
+	assert_success
+	assert_output 1
+}
+
+@test "harness: a server started in the background does not hold up the run" {
+	pg_halt
+	(sleep 1 && pg_resume) &
+	local i
+	for ((i = 0; i < 100; i++)); do
+		psql "$DATABASE_URL" -XAtq -c 'SELECT 1' >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	wait
+	run psql "$DATABASE_URL" -XAtq -c 'SELECT 1'
+	assert_output 1
+}

@@ -168,6 +168,18 @@ pg_restart() {
 	"$REPO/scripts/pgtmp" restart "$PGTMP_DIR"
 }
 
+# pg_halt [fast|immediate|smart]: stop the shared server, data kept. A test
+# that calls it must call pg_resume before it ends (its teardown needs the
+# server, and so do the tests after it).
+pg_halt() {
+	"$REPO/scripts/pgtmp" halt "$PGTMP_DIR" "${1:-fast}"
+}
+
+# pg_resume: start the shared server again after pg_halt (same port).
+pg_resume() {
+	"$REPO/scripts/pgtmp" start "$PGTMP_DIR" >/dev/null
+}
+
 # ---- setup / teardown ---------------------------------------------------
 
 mig_setup() {
