@@ -242,15 +242,17 @@ apply_run(const struct connopts *co, const struct applyopts *ao,
 	if (ao->to != NULL && list_find(l, version_arg("--to", ao->to)) == NULL)
 		mig_errx(EXIT_DATA, "--to %s: no such version in the list",
 		    ao->to);
-	if (ao->single)
-		for (i = 0; i < l->n; i++)
-			if (notx[i])
-				mig_errx(EXIT_DATA, "%s: transaction:false "
-				    "cannot run inside --single-transaction; "
-				    "nothing was applied", l->v[i].path);
 	c = run_connect(co, &ao->run, &t);
 	history_read(c, &t, &h, 0);
 	make_plan(ao, l, sums, &h, &p, 1);
+	/* Only the batch counts: an applied CONCURRENTLY index must not
+	 * forbid --single-transaction for every later batch. */
+	if (ao->single && !ao->mark_only)
+		for (i = 0; i < p.n; i++)
+			if (notx[p.todo[i]])
+				mig_errx(EXIT_DATA, "%s: transaction:false "
+				    "cannot run inside --single-transaction; "
+				    "nothing was applied", l->v[p.todo[i]].path);
 	if (p.n > 0 && !ao->run.dry_run) {
 		/* Another run may have applied them meanwhile: plan again. */
 		lock_take(c, &t, ao->run.lock_wait);

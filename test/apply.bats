@@ -1,0 +1,558 @@
+#!/usr/bin/env bats
+# mig-apply: the history table, the plan (pending, --to, out of order,
+# checksums), what it prints, transactions, transaction:false progress and
+# the production-safety timeouts.
+
+load helper
+
+# apply [ARGS...]: `mig-list | mig-apply ARGS` on the default directory,
+# failing as mig-list would when the listing itself fails.
+apply() {
+	mig-list >"$BATS_TEST_TMPDIR/list" || return
+	mig-apply "$@" <"$BATS_TEST_TMPDIR/list"
+}
+
+# sha TEXT: the hex SHA-256 of TEXT as given (no newline added).
+sha() {
+	printf '%s' "$1" | sha256sum | cut -d' ' -f1
+}
+
+line() {
+	printf '%s\t%s\tmigrations/%s_%s.sql' "$1" "$2" "$1" "$2"
+}
+
+# bg_cleanup: stop the background psql this test started, by pid.
+bg_cleanup() {
+	if [[ -n ${BG_PID:-} ]]; then
+		kill "$BG_PID" 2>/dev/null || true
+		wait "$BG_PID" 2>/dev/null || true
+		BG_PID=
+	fi
+	if [[ -n ${BG_BACKEND:-} ]]; then
+		psql_admin -c "SELECT pg_terminate_backend($BG_BACKEND)" >/dev/null || true
+		BG_BACKEND=
+	fi
+}
+
+teardown() {
+	bg_cleanup
+	mig_teardown
+}
+
+# ---- the history table ---------------------------------------------------
+
+@test "mig-apply: the first apply creates mig_history with every column of the spec and its type" {
+	write_mig 0001_a 'CREATE TABLE a (x int);' 'DROP TABLE a;'
+	[[ $(psql_admin -c "SELECT to_regclass('public.mig_history') IS NULL") == t ]]
+	run apply
+	assert_success
+	run psql_admin -c "SELECT column_name || ' ' || data_type FROM information_schema.columns
+		WHERE table_schema = 'public' AND table_name = 'mig_history' ORDER BY ordinal_position"
+	assert_output "id bigint
+version text
+name text
+path text
+checksum text
+up_sql text
+down_sql text
+state text
+statements_done integer
+applied_at timestamp with time zone
+duration_ms integer
+applied_by text"
+}
+
+@test "mig-apply: a history row holds version, name, path, checksum, SQL, state, user and time" {
+	write_mig 0001_a 'CREATE TABLE a (x int);' 'DROP TABLE a;'
+	run apply
+	assert_success
+	run psql_admin -c "SELECT version, name, path, checksum, up_sql, down_sql, state,
+		applied_by, duration_ms >= 0, applied_at BETWEEN now() - interval '1 minute' AND now()
+		FROM mig_history"
+	assert_output "0001|a|migrations/0001_a.sql|$(sha $'CREATE TABLE a (x int);\n')|CREATE TABLE a (x int);
+|DROP TABLE a;
+|applied|mig|t|t"
+}
+
+@test "mig-apply: the checksum reads CRLF as LF and drops a UTF-8 BOM" {
+	printf '\xef\xbb\xbf-- migrate:up\r\nCREATE TABLE a (x int);\r\nCREATE TABLE b (x int);\r\n' \
+		>"$MIGDIR/0001_a.sql"
+	run apply
+	assert_success
+	run psql_admin -c "SELECT checksum FROM mig_history"
+	assert_output "$(sha $'CREATE TABLE a (x int);\nCREATE TABLE b (x int);\n')"
+}
+
+@test "mig-apply: ids increase in the order of application" {
+	write_mig 0002_b 'CREATE TABLE b (x int);'
+	run apply
+	assert_success
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	run apply --allow-out-of-order
+	assert_success
+	run psql_admin -c "SELECT string_agg(version, ' ' ORDER BY id) FROM mig_history"
+	assert_output '0002 0001'
+}
+
+@test "mig-apply: MIG_TABLE names the history table and its missing schema is created" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	export MIG_TABLE=Ops.Mig_Log
+	run apply
+	assert_success
+	table_exists ops.mig_log
+	! table_exists public.mig_history
+	run applied_versions ops.mig_log
+	assert_output 0001
+	# The next run finds it there: nothing pending.
+	run --separate-stderr apply
+	assert_success
+	assert_output ''
+}
+
+@test "mig-apply: --table wins over MIG_TABLE and keeps its own history" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	export MIG_TABLE=other_history
+	run apply --table audit.schema_history
+	assert_success
+	table_exists audit.schema_history
+	! table_exists public.other_history
+	run applied_versions audit.schema_history
+	assert_output 0001
+	run apply --table=audit.schema_history
+	assert_success
+	assert_output --partial 'up to date'
+}
+
+@test "mig-apply: the table is used schema-qualified whatever search_path says" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	psql_admin -c "CREATE SCHEMA trap AUTHORIZATION mig; ALTER ROLE mig IN DATABASE $TEST_DB SET search_path = public"
+	run apply
+	assert_success
+	# A migration that moves search_path does not move the table.
+	write_mig 0002_b "SET search_path = trap; CREATE TABLE public.b (x int);"
+	run apply
+	assert_success
+	! table_exists trap.mig_history
+	run applied_versions public.mig_history
+	assert_output $'0001\n0002'
+}
+
+@test "mig-apply: an invalid table name is a usage error (64) and nothing connects" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	local bad
+	for bad in 'bad-name' '1abc' 'a.b.c' 'x;drop' '.t' 's.' '"quoted"'; do
+		run apply --table "$bad"
+		assert_failure 64
+		assert_output --partial "invalid table name"
+	done
+	MIG_TABLE='no way' run apply
+	assert_failure 64
+	assert_output --partial "'no way'"
+	! table_exists a
+	! table_exists mig_history
+}
+
+@test "mig-apply: a version is unique by its integer value in the history" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	run apply
+	assert_success
+	run psql_admin -c "INSERT INTO mig_history (version, name, path, checksum, up_sql)
+		VALUES ('1', 'again', 'x', 'x', '')"
+	assert_failure
+	assert_output --partial 'duplicate key'
+	# Renamed 0001 -> 1 with the same content: the same version, applied.
+	mv "$MIGDIR/0001_a.sql" "$MIGDIR/1_a.sql"
+	run --separate-stderr apply
+	assert_success
+	assert_output ''
+	[[ $stderr == *'up to date'* ]]
+}
+
+# ---- what it prints -------------------------------------------------------
+
+@test "mig-apply: stdout is the list line of each applied migration, stderr a human line each" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	write_mig 0002_b 'CREATE TABLE b (x int);'
+	run --separate-stderr apply
+	assert_success
+	assert_output "$(line 0001 a)
+$(line 0002 b)"
+	[[ ${#stderr_lines[@]} == 2 ]]
+	[[ ${stderr_lines[0]} =~ ^mig-apply:\ applied\ 0001\ a\ \([0-9]+\ ms\)$ ]]
+	[[ ${stderr_lines[1]} =~ ^mig-apply:\ applied\ 0002\ b\ \([0-9]+\ ms\)$ ]]
+}
+
+@test "mig-apply: a list line is printed as its migration commits, before the next one ends" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	write_mig 0002_slow 'SELECT pg_sleep(1.5);'
+	mig-list >list
+	mig-apply <list >out 2>err &
+	local pid=$! i
+	for ((i = 0; i < 100; i++)); do
+		[[ -s out ]] && break
+		sleep 0.05
+	done
+	kill -0 "$pid"
+	run cat out
+	assert_output "$(line 0001 a)"
+	run applied_versions
+	assert_output 0001
+	wait "$pid"
+	run cat out
+	assert_output "$(line 0001 a)
+$(line 0002 slow)"
+}
+
+@test "mig-apply: the bare-path list form prints normalized three-field lines" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	run --separate-stderr mig-apply <<<"migrations/0001_a.sql"
+	assert_success
+	assert_output "$(line 0001 a)"
+}
+
+@test "mig-apply: -q silences the human lines but not errors" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	run --separate-stderr apply -q
+	assert_success
+	assert_output "$(line 0001 a)"
+	[[ -z $stderr ]]
+	write_mig 0002_b 'SELECT 1/0;'
+	run --separate-stderr apply --quiet
+	assert_failure 1
+	[[ $stderr == *'migrations/0002_b.sql:2:1: ERROR: division by zero (SQLSTATE 22012)'* ]]
+}
+
+@test "mig-apply: nothing pending prints nothing on stdout, one up-to-date line, exit 0" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	run apply
+	assert_success
+	run --separate-stderr apply
+	assert_success
+	assert_output ''
+	[[ ${#stderr_lines[@]} == 1 && ${stderr_lines[0]} == *'up to date'* ]]
+	run --separate-stderr apply -q
+	assert_success
+	assert_output ''
+	[[ -z $stderr ]]
+}
+
+@test "mig-apply: an empty list is up to date and creates nothing" {
+	run --separate-stderr mig-apply </dev/null
+	assert_success
+	assert_output ''
+	[[ $stderr == *'up to date'* ]]
+	! table_exists mig_history
+}
+
+# ---- dry run, --to ----------------------------------------------------------
+
+@test "mig-apply: -n prints what would be applied and changes nothing, not even the table" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	write_mig 0002_b 'CREATE TABLE b (x int);'
+	run --separate-stderr apply -n
+	assert_success
+	assert_output "$(line 0001 a)
+$(line 0002 b)"
+	! table_exists mig_history
+	! table_exists a
+	run apply --to 1
+	assert_success
+	run --separate-stderr apply --dry-run
+	assert_success
+	assert_output "$(line 0002 b)"
+	! table_exists b
+	run applied_versions
+	assert_output 0001
+}
+
+@test "mig-apply: --to VERSION applies up to and including it, compared by value" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	write_mig 0002_b 'CREATE TABLE b (x int);'
+	write_mig 0003_c 'CREATE TABLE c (x int);'
+	run --separate-stderr apply --to 2
+	assert_success
+	assert_output "$(line 0001 a)
+$(line 0002 b)"
+	! table_exists c
+	run --separate-stderr apply --to=0003
+	assert_success
+	assert_output "$(line 0003 c)"
+}
+
+@test "mig-apply: --to a version not in the list is 65 and nothing is applied" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	write_mig 0003_c 'CREATE TABLE c (x int);'
+	run apply --to 2
+	assert_failure 65
+	assert_output --partial '--to 2'
+	! table_exists a
+	! table_exists mig_history
+	run apply --to 12x
+	assert_failure 65
+}
+
+# ---- --single-transaction ---------------------------------------------------
+
+@test "mig-apply: --single-transaction applies the batch and prints its lines after the COMMIT" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	write_mig 0002_b 'CREATE TABLE b (x int);'
+	run --separate-stderr apply --single-transaction
+	assert_success
+	assert_output "$(line 0001 a)
+$(line 0002 b)"
+	run applied_versions
+	assert_output $'0001\n0002'
+}
+
+@test "mig-apply: --single-transaction rolls back the whole batch when the 3rd fails and prints no line" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	write_mig 0002_b 'CREATE TABLE b (x int);'
+	write_mig 0003_c $'CREATE TABLE c (x int);\nSELECT 1/0;'
+	run --separate-stderr apply --single-transaction
+	assert_failure 1
+	assert_output ''
+	[[ $stderr == *'migrations/0003_c.sql:3:1: ERROR: division by zero (SQLSTATE 22012)'* ]]
+	! table_exists a
+	! table_exists b
+	! table_exists c
+	run applied_versions
+	assert_output ''
+}
+
+@test "mig-apply: --single-transaction refuses a batch holding transaction:false with 65 before running anything" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	write_mig --no-tx 0002_idx 'CREATE INDEX CONCURRENTLY a_x ON a (x);'
+	run apply --single-transaction
+	assert_failure 65
+	assert_output --partial 'migrations/0002_idx.sql'
+	assert_output --partial 'transaction:false'
+	! table_exists a
+	! table_exists mig_history
+}
+
+@test "mig-apply: --single-transaction only looks at the batch, not a transaction:false one already applied" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	write_mig --no-tx 0002_idx 'CREATE INDEX CONCURRENTLY a_x ON a (x);'
+	run apply
+	assert_success
+	write_mig 0003_c 'CREATE TABLE c (x int);'
+	run --separate-stderr apply --single-transaction
+	assert_success
+	assert_output "$(line 0003 c)"
+	# Nor one beyond --to.
+	write_mig 0004_d 'CREATE TABLE d (x int);'
+	write_mig --no-tx 0005_idx 'CREATE INDEX CONCURRENTLY d_x ON d (x);'
+	run --separate-stderr apply --single-transaction --to 4
+	assert_success
+	assert_output "$(line 0004 d)"
+}
+
+# ---- integrity ---------------------------------------------------------------
+
+@test "mig-apply: a pending migration older than the newest applied is 65 naming the file" {
+	write_mig 0002_b 'CREATE TABLE b (x int);'
+	run apply
+	assert_success
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	write_mig 0003_c 'CREATE TABLE c (x int);'
+	run --separate-stderr apply
+	assert_failure 65
+	assert_output ''
+	[[ $stderr == *'migrations/0001_a.sql'*'--allow-out-of-order'* ]]
+	! table_exists a
+	! table_exists c
+	run --separate-stderr apply --allow-out-of-order
+	assert_success
+	assert_output "$(line 0001 a)
+$(line 0003 c)"
+}
+
+@test "mig-apply: out of order counts applied versions that are not in the list" {
+	write_mig 0003_c 'CREATE TABLE c (x int);'
+	run apply
+	assert_success
+	rm "$MIGDIR/0003_c.sql"
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	run apply
+	assert_failure 65
+	assert_output --partial 'migrations/0001_a.sql'
+	! table_exists a
+}
+
+@test "mig-apply: a checksum change is refused with 65 before anything runs" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	run apply
+	assert_success
+	write_mig 0001_a 'CREATE TABLE a (x bigint);'
+	write_mig 0002_b 'CREATE TABLE b (x int);'
+	run --separate-stderr apply
+	assert_failure 65
+	assert_output ''
+	[[ $stderr == *'migrations/0001_a.sql'*changed* ]]
+	! table_exists b
+	run applied_versions
+	assert_output 0001
+}
+
+@test "mig-apply: a change to the down section only is not a checksum change" {
+	write_mig 0001_a 'CREATE TABLE a (x int);' 'DROP TABLE a;'
+	run apply
+	assert_success
+	write_mig 0001_a 'CREATE TABLE a (x int);' 'DROP TABLE IF EXISTS a;'
+	run apply
+	assert_success
+	assert_output --partial 'up to date'
+}
+
+@test "mig-apply: applied migrations missing from the list give a warning naming them and exit 0" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	write_mig 0002_b 'CREATE TABLE b (x int);'
+	run apply
+	assert_success
+	rm "$MIGDIR/0002_b.sql"
+	write_mig 0003_c 'CREATE TABLE c (x int);'
+	run --separate-stderr apply
+	assert_success
+	assert_output "$(line 0003 c)"
+	[[ $stderr == *warning*0002_b*migrations/0002_b.sql* ]]
+	[[ $stderr == *mig-revert* ]]
+	run applied_versions
+	assert_output $'0001\n0002\n0003'
+}
+
+# ---- --mark-only --------------------------------------------------------------
+
+@test "mig-apply: --mark-only records the migrations without running them" {
+	write_mig 0001_a 'CREATE TABLE a (x int);' 'DROP TABLE a;'
+	write_mig --no-tx 0002_idx 'CREATE INDEX CONCURRENTLY a_x ON a (x);'
+	run --separate-stderr apply --mark-only
+	assert_success
+	assert_output "$(line 0001 a)
+$(line 0002 idx)"
+	! table_exists a
+	run psql_admin -c "SELECT version, state, checksum, down_sql FROM mig_history ORDER BY id"
+	assert_output "0001|applied|$(sha $'CREATE TABLE a (x int);\n')|DROP TABLE a;
+
+0002|applied|$(sha $'CREATE INDEX CONCURRENTLY a_x ON a (x);\n')|"
+	run --separate-stderr apply
+	assert_success
+	assert_output ''
+}
+
+@test "mig-apply: down_sql is NULL for an irreversible migration and empty for an empty down" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	write_mig 0002_b 'CREATE TABLE b (x int);' ''
+	run apply
+	assert_success
+	run psql_admin -c "SELECT version, down_sql IS NULL, coalesce(btrim(down_sql, E' \\n'), 'null') FROM mig_history ORDER BY id"
+	assert_output $'0001|t|null\n0002|f|'
+}
+
+# ---- transaction:false ----------------------------------------------------------
+
+@test "mig-apply: transaction:false records partial progress when statement 2 fails" {
+	write_mig 0001_log 'CREATE TABLE log (n int);'
+	write_mig --no-tx 0002_two $'INSERT INTO log VALUES (1);\nCREATE TABLE t2 (x nosuchtype);\nCREATE TABLE t3 (x int);'
+	run --separate-stderr apply
+	assert_failure 1
+	assert_output "$(line 0001 log)"
+	[[ $stderr == *'migrations/0002_two.sql:3:20: ERROR: type "nosuchtype" does not exist (SQLSTATE 42704)'* ]]
+	run psql_admin -c "SELECT version, state, statements_done FROM mig_history ORDER BY id"
+	assert_output $'0001|applied|0\n0002|partial|1'
+	! table_exists t3
+}
+
+@test "mig-apply: a transaction:false failure in its first statement leaves a row with statements_done 0" {
+	write_mig --no-tx 0001_one $'CREATE TABLE t1 (x nosuchtype);\nCREATE TABLE t2 (x int);'
+	run apply
+	assert_failure 1
+	run psql_admin -c "SELECT version, state, statements_done FROM mig_history"
+	assert_output '0001|partial|0'
+}
+
+@test "mig-apply: a rerun after fixing the failed statement resumes without re-running done statements" {
+	write_mig 0001_log 'CREATE TABLE log (n int);'
+	write_mig --no-tx 0002_two $'INSERT INTO log VALUES (1);\nCREATE TABLE t2 (x nosuchtype);\nCREATE TABLE t3 (x int);'
+	run apply
+	assert_failure 1
+	write_mig --no-tx 0002_two $'INSERT INTO log VALUES (1);\nCREATE TABLE t2 (x int);\nCREATE TABLE t3 (x int);'
+	run --separate-stderr apply
+	assert_success
+	assert_output "$(line 0002 two)"
+	run psql_admin -c "SELECT count(*) FROM log"
+	assert_output 1
+	table_exists t2
+	table_exists t3
+	run psql_admin -c "SELECT state, checksum FROM mig_history WHERE version = '0002'"
+	assert_output "applied|$(sha $'INSERT INTO log VALUES (1);\nCREATE TABLE t2 (x int);\nCREATE TABLE t3 (x int);\n')"
+	run --separate-stderr apply
+	assert_success
+	assert_output ''
+}
+
+@test "mig-apply: changing a statement a partial run already did is 65 and nothing runs" {
+	write_mig 0001_log 'CREATE TABLE log (n int);'
+	write_mig --no-tx 0002_two $'INSERT INTO log VALUES (1);\nCREATE TABLE t2 (x nosuchtype);'
+	run apply
+	assert_failure 1
+	write_mig --no-tx 0002_two $'INSERT INTO log VALUES (2);\nCREATE TABLE t2 (x int);'
+	run apply
+	assert_failure 65
+	assert_output --partial 'migrations/0002_two.sql'
+	assert_output --partial 'statement 1'
+	! table_exists t2
+	run psql_admin -c "SELECT n FROM log"
+	assert_output 1
+	run psql_admin -c "SELECT state, statements_done FROM mig_history WHERE version = '0002'"
+	assert_output 'partial|1'
+}
+
+# ---- timeouts and the session ---------------------------------------------------
+
+@test "mig-apply: a lock held elsewhere hits --lock-timeout, is retried, then fails naming the holder" {
+	write_mig 0001_t 'CREATE TABLE t (x int);'
+	run apply
+	assert_success
+	write_mig 0002_alter 'ALTER TABLE t ADD COLUMN y int;'
+	psql_admin -c 'BEGIN' -c 'LOCK TABLE t' -c 'SELECT pg_sleep(5)' >/dev/null 2>&1 &
+	BG_PID=$!
+	local i
+	for ((i = 0; i < 100; i++)); do
+		BG_BACKEND=$(psql_admin -c "SELECT pid FROM pg_locks WHERE relation = 't'::regclass AND granted AND mode = 'AccessExclusiveLock'")
+		[[ -n $BG_BACKEND ]] && break
+		sleep 0.05
+	done
+	[[ -n $BG_BACKEND ]]
+	run --separate-stderr apply --lock-timeout 100 --lock-retries 1
+	assert_failure 1
+	assert_output ''
+	[[ $stderr == *'retry 1 of 1'* ]]
+	[[ $stderr == *'migrations/0002_alter.sql:2:1: ERROR: canceling statement due to lock timeout (SQLSTATE 55P03)'* ]]
+	[[ $stderr == *"pid $BG_BACKEND"* ]]
+	bg_cleanup
+	run applied_versions
+	assert_output 0001
+}
+
+@test "mig-apply: --statement-timeout cancels a slow statement with a clear error" {
+	write_mig 0001_slow $'CREATE TABLE a (x int);\nSELECT pg_sleep(2);'
+	run --separate-stderr apply --statement-timeout 200
+	assert_failure 1
+	[[ $stderr == *'migrations/0001_slow.sql:3:1: ERROR: canceling statement due to statement timeout (SQLSTATE 57014)'* ]]
+	! table_exists a
+}
+
+@test "mig-apply: the session's application_name is mig-apply unless the user set one" {
+	write_mig 0001_who "CREATE TABLE who AS SELECT current_setting('application_name') AS app,
+	  (SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS seen;"
+	run apply
+	assert_success
+	run psql_admin -c "SELECT app, seen FROM who"
+	assert_output 'mig-apply|mig-apply'
+
+	write_mig 0002_who2 "CREATE TABLE who2 AS SELECT current_setting('application_name') AS app;"
+	DATABASE_URL="$DATABASE_URL?application_name=deployer" run apply
+	assert_success
+	run psql_admin -c "SELECT app FROM who2"
+	assert_output deployer
+}
