@@ -46,7 +46,7 @@ in_app := compose + " exec -T " + app + " bash -o pipefail -c"
 # Show this menu
 [group('help')]
 default:
-    @just --justfile {{ quote(justfile()) }} --list --unsorted
+    @{{ quote(just_executable()) }} --justfile {{ quote(justfile()) }} --list --unsorted
 
 # ─── host: the tools on this machine, against localhost ───────────────────
 

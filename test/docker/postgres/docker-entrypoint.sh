@@ -33,7 +33,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	pwfile=$(mktemp)
 	printf '%s\n' "${POSTGRES_PASSWORD:-}" >"$pwfile"
 	initdb --username="$POSTGRES_USER" --pwfile="$pwfile" --auth-local=trust \
-		--auth-host="$auth" --encoding=UTF8 --locale=C.UTF-8 $POSTGRES_INITDB_ARGS >/dev/null
+		--auth-host="$auth" --encoding=UTF8 --locale=C.UTF-8 ${POSTGRES_INITDB_ARGS:-} >/dev/null
 	rm -f "$pwfile"
 	printf 'host all all all %s\n' "$auth" >>"$PGDATA/pg_hba.conf"
 
