@@ -24,9 +24,12 @@ path_join(const char *dir, const char *file)
 {
 	size_t n = strlen(dir);
 
+	/* One '/' between them, however many slashes DIR ends with. */
+	while (n > 1 && dir[n - 1] == '/' && dir[n - 2] == '/')
+		n--;
 	if (n > 0 && dir[n - 1] == '/')
-		return xasprintf("%s%s", dir, file);
-	return xasprintf("%s/%s", dir, file);
+		return xasprintf("%.*s%s", (int)n, dir, file);
+	return xasprintf("%.*s/%s", (int)n, dir, file);
 }
 
 /* The .down.sql beside a listed .up.sql, if there is one. */
