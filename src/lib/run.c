@@ -156,11 +156,18 @@ position(const struct section *sec, const struct stmt *st, long pos,
 	*col = 1;
 	if (pos > 0)
 		at = st->off;
-	for (i = 0; i < at; i++)
-		if (sec->sql[i] == '\n')
+	/* The statement may start mid-line, after another one. */
+	for (i = 0; i < at; i++) {
+		if (sec->sql[i] == '\n') {
 			(*line)++;
-	if (pos <= 0)
+			*col = 1;
+		} else if (((unsigned char)sec->sql[i] & 0xc0) != 0x80)
+			(*col)++;
+	}
+	if (pos <= 0) {
+		*col = 1;
 		return;
+	}
 	for (i = st->off; i < end; i++) {
 		unsigned char ch = (unsigned char)sec->sql[i];
 
