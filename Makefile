@@ -51,6 +51,10 @@ build/san/%.o: src/lib/%.c $(LIBHDR)
 check: all
 	scripts/test
 
+# Not part of check: it takes minutes and wants a quiet machine.
+bench: all
+	bench/run
+
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
 	for t in $(TOOLS); do \
@@ -67,4 +71,4 @@ clean:
 	rm -rf bin build
 
 .PRECIOUS: build/%.o build/san/%.o
-.PHONY: all san check install uninstall clean
+.PHONY: all san check bench install uninstall clean
