@@ -1,0 +1,426 @@
+#!/usr/bin/env bats
+# The SQL error report (PATH:LINE:COL: ERROR: message (SQLSTATE xxxxx), then
+# DETAIL and HINT) and one test per failing path of the exit-code table for
+# mig-apply and mig-revert.
+
+load helper
+
+apply() {
+	mig-list >"$BATS_TEST_TMPDIR/list" || return
+	mig-apply "$@" <"$BATS_TEST_TMPDIR/list"
+}
+
+revert() {
+	mig-list >"$BATS_TEST_TMPDIR/list" || return
+	mig-revert "$@" <"$BATS_TEST_TMPDIR/list"
+}
+
+# put FILE TEXT: write $MIGDIR/FILE exactly as TEXT (printf %b escapes).
+put() {
+	printf '%b' "$2" >"$MIGDIR/$1"
+}
+
+bg_cleanup() {
+	if [[ -n ${BG_PID:-} ]]; then
+		kill "$BG_PID" 2>/dev/null || true
+		wait "$BG_PID" 2>/dev/null || true
+		BG_PID=
+	fi
+	if [[ -n ${BG_BACKEND:-} ]]; then
+		psql_admin -c "SELECT pg_terminate_backend($BG_BACKEND)" >/dev/null || true
+		BG_BACKEND=
+	fi
+}
+
+teardown() {
+	bg_cleanup
+	mig_teardown
+}
+
+# hold_advisory_lock [TABLE]: another session takes the migration lock of
+# public.TABLE and keeps it; BG_BACKEND is its pid.
+hold_advisory_lock() {
+	local key="mig:public.${1:-mig_history}" i
+	psql_admin -c "SELECT pg_advisory_lock(hashtextextended('$key', 0))" \
+		-c 'SELECT pg_sleep(20)' >/dev/null 2>&1 &
+	BG_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		BG_BACKEND=$(psql_admin -c "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+		[[ -n $BG_BACKEND ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# ---- the error line -------------------------------------------------------------
+
+@test "errors: a syntax error on the first line of a statement gives its line and column 1" {
+	put 0001_a.sql '-- migrate:up\nSELEC 1;\n'
+	run --separate-stderr apply
+	assert_failure 1
+	assert_output ''
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:2:1: ERROR: syntax error at or near "SELEC" (SQLSTATE 42601)' ]]
+	[[ ${#stderr_lines[@]} == 1 ]]
+}
+
+@test "errors: a pair's .up.sql without a marker starts at line 1" {
+	put 0001_a.up.sql 'SELECT 1;\nSELECT nosuchcol FROM pg_class;\n'
+	put 0001_a.down.sql ''
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.up.sql:2:8: ERROR: column "nosuchcol" does not exist (SQLSTATE 42703)' ]]
+}
+
+@test "errors: an error on a later line of a multi-line statement gives that line and column" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE t (\n    id int,\n    x nosuchtype\n);\n'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:4:7: ERROR: type "nosuchtype" does not exist (SQLSTATE 42704)' ]]
+}
+
+@test "errors: an error in the 3rd statement of a section maps to its own line" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\nINSERT INTO a VALUES (1);\nSELECT x, nosuchcol FROM a;\n-- migrate:down\nDROP TABLE a;\n'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:4:11: ERROR: column "nosuchcol" does not exist (SQLSTATE 42703)' ]]
+	! table_exists a
+}
+
+@test "errors: the 3rd statement on one line gets the column on that line" {
+	put 0001_a.sql '-- migrate:up\nSELECT 1; /* two */ SELECT 2; SELECT nosuchcol FROM pg_class;\n'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:2:38: ERROR: column "nosuchcol" does not exist (SQLSTATE 42703)' ]]
+}
+
+@test "errors: comments and blank lines before a statement are counted" {
+	put 0001_a.sql '-- migrate:up\n\n-- a comment\n/* and a\n   block */\nSELECT\n\t\tnosuchcol FROM pg_class;\n'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:7:3: ERROR: column "nosuchcol" does not exist (SQLSTATE 42703)' ]]
+}
+
+@test "errors: the column counts characters, not bytes, after multibyte UTF-8" {
+	put 0001_a.sql "-- migrate:up\nSELECT 'héllo€', nosuchcol FROM pg_class;\n"
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:2:18: ERROR: column "nosuchcol" does not exist (SQLSTATE 42703)' ]]
+	# And on a later line, after multibyte text on earlier ones.
+	put 0001_a.sql "-- migrate:up\n-- ünïcödé ✓\nSELECT '日本語',\n  'ß', nosuchcol FROM pg_class;\n"
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:4:8: ERROR: column "nosuchcol" does not exist (SQLSTATE 42703)' ]]
+}
+
+@test "errors: a transaction:false statement reports its own line and column" {
+	put 0001_a.sql '-- migrate:up transaction:false\nCREATE TABLE a (x int);\nCREATE INDEX CONCURRENTLY a_x ON a (x);\nUPDATE a\n   SET x = nosuchcol;\n'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:5:12: ERROR: column "nosuchcol" does not exist (SQLSTATE 42703)' ]]
+	run psql_admin -c "SELECT state, statements_done FROM mig_history"
+	assert_output 'partial|2'
+}
+
+@test "errors: a pair's .up.sql with a marker line on top counts that line" {
+	put 0001_a.up.sql '-- migrate:up transaction:false\nSELECT 1;\nSELECT nosuchcol FROM pg_class;\n'
+	put 0001_a.down.sql 'SELECT 1;\n'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.up.sql:3:8: ERROR: column "nosuchcol" does not exist (SQLSTATE 42703)' ]]
+	put 0001_a.up.sql '-- +goose NO TRANSACTION\n\nSELECT nosuchcol FROM pg_class;\n'
+	run psql_admin -c "DELETE FROM mig_history"
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.up.sql:3:8: ERROR: column "nosuchcol" does not exist (SQLSTATE 42703)' ]]
+}
+
+@test "errors: a CRLF file reports the same lines and columns as an LF one" {
+	put 0001_a.sql '-- migrate:up\r\nCREATE TABLE a (x int);\r\nINSERT INTO a VALUES (1);\r\nSELECT x, nosuchcol FROM a;\r\n'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:4:11: ERROR: column "nosuchcol" does not exist (SQLSTATE 42703)' ]]
+}
+
+@test "errors: a down section's error maps to its line in the file" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\n\n-- migrate:down\nDROP TABLE a;\nSELECT nosuchcol FROM pg_class;\n'
+	run apply
+	assert_success
+	run --separate-stderr revert
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:6:8: ERROR: column "nosuchcol" does not exist (SQLSTATE 42703)' ]]
+	table_exists a
+}
+
+@test "errors: DETAIL follows when the server sends one (unique violation)" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE u (x int UNIQUE);\nINSERT INTO u\n  VALUES (1), (1);\n'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:3:1: ERROR: duplicate key value violates unique constraint "u_x_key" (SQLSTATE 23505)' ]]
+	[[ ${stderr_lines[1]} == 'DETAIL: Key (x)=(1) already exists.' ]]
+	[[ ${#stderr_lines[@]} == 2 ]]
+	! table_exists u
+}
+
+@test "errors: HINT follows when the server sends one (misspelled function)" {
+	put 0001_a.sql '-- migrate:up\nSELECT no_such_fn(1);\n'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:2:8: ERROR: function no_such_fn(integer) does not exist (SQLSTATE 42883)' ]]
+	[[ ${stderr_lines[1]} == 'HINT: No function matches the given name and argument types. You might need to add explicit type casts.' ]]
+}
+
+@test "errors: DETAIL and HINT both, in that order" {
+	put 0001_a.sql "-- migrate:up\nDO \$\$ BEGIN RAISE EXCEPTION 'boom' USING DETAIL = 'the detail', HINT = 'the hint'; END \$\$;\n"
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:2:1: ERROR: boom (SQLSTATE P0001)' ]]
+	[[ ${stderr_lines[1]} == 'DETAIL: the detail' ]]
+	[[ ${stderr_lines[2]} == 'HINT: the hint' ]]
+}
+
+@test "errors: with no position the line is the failing statement's first, column 1" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\n\n-- the failing one:\nSELECT 1 /\n  0;\n'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:5:1: ERROR: division by zero (SQLSTATE 22012)' ]]
+	put 0001_a.sql '-- migrate:up\nSELECT 1;    SELECT 1/0;\n'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:2:1: ERROR: division by zero (SQLSTATE 22012)' ]]
+}
+
+@test "errors: the failing migration rolls back, the ones before stay applied, the rest do not run" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\n'
+	put 0002_b.sql '-- migrate:up\nCREATE TABLE b (x int);\nSELECT nosuchcol FROM b;\n'
+	put 0003_c.sql '-- migrate:up\nCREATE TABLE c (x int);\n'
+	run --separate-stderr apply
+	assert_failure 1
+	assert_output "$(printf '0001\ta\tmigrations/0001_a.sql')"
+	[[ $stderr == *'migrations/0002_b.sql:3:8: ERROR: column "nosuchcol" does not exist (SQLSTATE 42703)'* ]]
+	table_exists a
+	! table_exists b
+	! table_exists c
+	run applied_versions
+	assert_output 0001
+}
+
+@test "errors: a password in a server message is masked" {
+	put 0001_a.sql "-- migrate:up\nDO \$\$ BEGIN RAISE EXCEPTION 'x%y', '$PGTMP_PASSWORD'; END \$\$;\n"
+	run --separate-stderr apply
+	assert_failure 1
+	[[ $stderr == *'migrations/0001_a.sql:2:1: ERROR: x***y (SQLSTATE P0001)'* ]]
+}
+
+# ---- the exit-code table ----------------------------------------------------------
+
+@test "exit 1: a failing migration, for mig-apply and mig-revert, naming file and line" {
+	put 0001_a.sql '-- migrate:up\nSELECT 1/0;\n'
+	run apply
+	assert_failure 1
+	assert_output --partial 'migrations/0001_a.sql:2:1: ERROR'
+	put 0001_a.sql '-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 1/0;\n'
+	run apply
+	assert_success
+	run revert
+	assert_failure 1
+	assert_output --partial 'migrations/0001_a.sql:4:1: ERROR'
+}
+
+@test "exit 64: a bad option or argument, for mig-apply and mig-revert" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\n'
+	local tool
+	for tool in mig-apply mig-revert; do
+		run "$tool" --no-such-option </dev/null
+		assert_failure 64
+		assert_output --partial 'usage:'
+		run "$tool" stray-argument </dev/null
+		assert_failure 64
+		run "$tool" --lock-timeout abc </dev/null
+		assert_failure 64
+		assert_output --partial '--lock-timeout'
+		run "$tool" --lock-wait=-1 </dev/null
+		assert_failure 64
+		run "$tool" --lock-retries </dev/null
+		assert_failure 64
+		run "$tool" --statement-timeout 1.5 </dev/null
+		assert_failure 64
+		run "$tool" --table 'a b' </dev/null
+		assert_failure 64
+	done
+	run apply --to
+	assert_failure 64
+	run revert --all --to 1
+	assert_failure 64
+	! table_exists a
+	! table_exists mig_history
+}
+
+@test "exit 64: an invalid conninfo, with -d or in DATABASE_URL, for mig-apply and mig-revert" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\n'
+	mig_secret hunter2-conninfo
+	local tool
+	for tool in mig-apply mig-revert; do
+		run "$tool" -d "postgresql://mig:hunter2-conninfo@127.0.0.1:$PGTMP_PORT/$TEST_DB?no_such_option=1" </dev/null
+		assert_failure 64
+		assert_output --partial 'invalid connection string'
+		DATABASE_URL="host=127.0.0.1 password=hunter2-conninfo port" run "$tool" </dev/null
+		assert_failure 64
+		assert_output --partial 'DATABASE_URL'
+	done
+	! table_exists mig_history
+}
+
+@test "exit 65: a malformed list, a duplicate version, a bad file, naming the line or file" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\n'
+	run mig-apply <<<$'0001\ta'
+	assert_failure 65
+	assert_output --partial 'stdin:1'
+	run mig-apply <<<$'0001\ta\tmigrations/0001_a.sql\n1\ta\tmigrations/0001_a.sql'
+	assert_failure 65
+	assert_output --partial 'stdin:2'
+	run mig-apply <<<$'0002\ta\tmigrations/0001_a.sql'
+	assert_failure 65
+	assert_output --partial 'stdin:1'
+	run mig-revert <<<'not a migration'
+	assert_failure 65
+	assert_output --partial 'stdin:1'
+	put 0002_b.sql 'CREATE TABLE b (x int);\n'
+	run apply
+	assert_failure 65
+	assert_output --partial 'migrations/0002_b.sql:1'
+	put 0002_b.sql '-- migrate:up\nCREATE TABLE b (x int);\n-- migrate:up\n'
+	run apply
+	assert_failure 65
+	assert_output --partial 'migrations/0002_b.sql:3'
+	! table_exists a
+	! table_exists mig_history
+}
+
+@test "exit 65: a checksum change, naming the file" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\n'
+	run apply
+	assert_success
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (y int);\n'
+	run apply
+	assert_failure 65
+	assert_output --partial 'migrations/0001_a.sql'
+}
+
+@test "exit 65: out of order, naming the file" {
+	put 0002_b.sql '-- migrate:up\nCREATE TABLE b (x int);\n'
+	run apply
+	assert_success
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\n'
+	run apply
+	assert_failure 65
+	assert_output --partial 'migrations/0001_a.sql'
+	! table_exists a
+}
+
+@test "exit 65: --to not in the list (apply) or not applied (revert)" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\n-- migrate:down\nDROP TABLE a;\n'
+	run apply --to 7
+	assert_failure 65
+	assert_output --partial '--to 7'
+	run apply
+	assert_success
+	run revert --to 7
+	assert_failure 65
+	assert_output --partial '--to 7'
+	table_exists a
+}
+
+@test "exit 65: --single-transaction with a transaction:false migration, naming the file" {
+	put 0001_a.sql '-- migrate:up transaction:false\nCREATE TABLE a (x int);\n'
+	run apply --single-transaction
+	assert_failure 65
+	assert_output --partial 'migrations/0001_a.sql'
+	! table_exists a
+}
+
+@test "exit 65: a partial migration whose done statement changed, naming the file" {
+	put 0001_a.sql '-- migrate:up transaction:false\nCREATE TABLE a (x int);\nSELECT 1/0;\n'
+	run apply
+	assert_failure 1
+	put 0001_a.sql '-- migrate:up transaction:false\nCREATE TABLE a (x bigint);\nSELECT 1;\n'
+	run apply
+	assert_failure 65
+	assert_output --partial 'migrations/0001_a.sql'
+}
+
+@test "exit 65: reverting an irreversible migration, naming the file" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\n'
+	run apply
+	assert_success
+	run revert
+	assert_failure 65
+	assert_output --partial 'migrations/0001_a.sql'
+	table_exists a
+}
+
+@test "exit 66: a listed file that does not exist, for mig-apply and mig-revert" {
+	run mig-apply <<<$'0001\ta\tmigrations/0001_a.sql'
+	assert_failure 66
+	assert_output --partial 'migrations/0001_a.sql'
+	run mig-revert <<<'migrations/0002_b.sql'
+	assert_failure 66
+	assert_output --partial 'migrations/0002_b.sql'
+	run bash -o pipefail -c 'mig-list nosuchdir | mig-apply'
+	assert_failure 66
+	! table_exists mig_history
+}
+
+@test "exit 69: cannot connect, naming the server without the password" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\n'
+	local tool
+	for tool in mig-apply mig-revert; do
+		run bash -c "mig-list | $tool -p 1"
+		assert_failure 69
+		assert_output --partial "cannot connect to mig@127.0.0.1:1/$TEST_DB"
+	done
+	! table_exists mig_history
+	# Authentication failed is 69 too.
+	mig_secret wrong-pw-69
+	DATABASE_URL=${DATABASE_URL/"$PGTMP_PASSWORD"/wrong-pw-69} run bash -c 'mig-list | mig-apply'
+	assert_failure 69
+	assert_output --partial 'password authentication failed'
+	assert_output --partial "mig@127.0.0.1:$PGTMP_PORT/$TEST_DB"
+}
+
+@test "exit 75: mig-apply gives up after --lock-wait while another session holds the lock" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\n'
+	hold_advisory_lock
+	run --separate-stderr apply --lock-wait 1
+	assert_failure 75
+	assert_output ''
+	[[ $stderr == *'migration lock'*'--lock-wait'* ]]
+	! table_exists a
+	bg_cleanup
+	run apply --lock-wait 1
+	assert_success
+}
+
+@test "exit 75: mig-revert gives up after --lock-wait while another session holds the lock" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\n-- migrate:down\nDROP TABLE a;\n'
+	run apply
+	assert_success
+	hold_advisory_lock
+	run --separate-stderr revert --lock-wait=1
+	assert_failure 75
+	assert_output ''
+	table_exists a
+	run applied_versions
+	assert_output 0001
+}
+
+@test "exit 75: the lock key follows --table" {
+	put 0001_a.sql '-- migrate:up\nCREATE TABLE a (x int);\n'
+	hold_advisory_lock other_history
+	run apply --lock-wait 1
+	assert_success
+	put 0002_b.sql '-- migrate:up\nCREATE TABLE b (x int);\n'
+	run apply --lock-wait 1 --table Other_History
+	assert_failure 75
+	! table_exists b
+}
