@@ -89,12 +89,14 @@ print_applied(const struct mig *m, long long ms, int quiet)
 }
 
 static void
-stopped(const struct mig *m, enum outcome o, size_t done)
+stopped(const struct mig *m, enum outcome o, size_t done, int notx)
 {
 	if (o == RUN_INTERRUPTED) {
-		char *what = xasprintf("running %s_%s; it was cancelled and "
-		    "rolled back, the %zu applied before it stay applied",
-		    m->version, m->name, done);
+		char *what = xasprintf("running %s_%s; %s, the %zu applied "
+		    "before it stay applied", m->version, m->name, notx ?
+		    "its running statement was cancelled, the statements "
+		    "recorded as done stay done (state partial; a rerun "
+		    "resumes)" : "it was cancelled and rolled back", done);
 		interrupted(what);
 	}
 	exit(EXIT_SQL);
@@ -286,7 +288,8 @@ apply_run(const struct connopts *co, const struct applyopts *ao,
 				if (ao->single)
 					PQclear(exec_params(c, "ROLLBACK", 0,
 					    NULL));
-				stopped(m, o, ao->single ? 0 : i);
+				stopped(m, o, ao->single ? 0 : i,
+				    notx[p.todo[i]] && !ao->mark_only);
 			}
 			if (!ao->single)
 				print_applied(m, now_ms() - start,

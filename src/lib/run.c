@@ -117,7 +117,8 @@ next_result(PGconn *c, struct wait *w)
 PGresult *
 exec_params(PGconn *c, const char *sql, int n, const char *const *params)
 {
-	struct wait w = { NULL, now_ms(), now_ms() + 5000, 0, 1 };
+	/* Bookkeeping is never cancelled: a signal waits for it to finish. */
+	struct wait w = { NULL, now_ms(), now_ms() + 5000, 1, 1 };
 	PGresult *r, *first = NULL;
 
 	if (!PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0))
