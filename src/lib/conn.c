@@ -298,9 +298,13 @@ conn_must(const struct connopts *o)
 	char *msg;
 	PGconn *c = conn_open(o, &f, &msg);
 
-	if (f != CONN_OK)
-		mig_errx(EXIT_UNAVAILABLE, "cannot connect to %s: %s",
-		    conn_name(c), msg);
+	if (f != CONN_OK) {
+		const char *name = conn_name(c);
+
+		PQfinish(c);
+		mig_errx(EXIT_UNAVAILABLE, "cannot connect to %s: %s", name,
+		    msg);
+	}
 	return c;
 }
 
