@@ -102,13 +102,33 @@ marker(const char *path, const struct line *l, int *notx)
 	return m;
 }
 
+/*
+ * Only white space and comments on the line, "--" or "/" "*" ones; *nest
+ * carries an open block comment over to the next line.
+ */
 static int
-is_comment_or_blank(const struct line *l)
+only_comments(const struct line *l, int *nest)
 {
-	const char *s = skip_ws(l->s, l->s + l->len);
+	const char *s = l->s, *end = l->s + l->len;
 
-	return s == l->s + l->len || (s + 1 < l->s + l->len &&
-	    s[0] == '-' && s[1] == '-');
+	while (s < end) {
+		int two = s + 1 < end;
+
+		if (two && s[0] == '/' && s[1] == '*') {
+			(*nest)++;
+			s += 2;
+		} else if (*nest > 0) {
+			if (two && s[0] == '*' && s[1] == '/') {
+				(*nest)--;
+				s++;
+			}
+			s++;
+		} else if (*s == ' ' || *s == '\t')
+			s++;
+		else
+			return two && s[0] == '-' && s[1] == '-';
+	}
+	return 1;
 }
 
 /* Reads a file with a UTF-8 BOM dropped and CRLF read as LF. */
@@ -168,6 +188,7 @@ parse_single(const char *path, const char *text, size_t len,
 	struct line l = { 0 };
 	size_t pos = 0, from = 0;
 	int line_up = 0, line_down = 0, notx_all = 0, curnotx = 0, curline = 0;
+	int nest = 0;
 
 	for (;;) {
 		size_t at = pos;
@@ -179,7 +200,7 @@ parse_single(const char *path, const char *text, size_t len,
 			continue;
 		}
 		if (more && m != M_UP && m != M_DOWN) {
-			if (cur == NULL && !is_comment_or_blank(&l))
+			if (cur == NULL && !only_comments(&l, &nest))
 				mig_errx(EXIT_DATA, "%s:%d: SQL before the first "
 				    "marker; start the file with "
 				    "'-- migrate:up'", path, l.no);
@@ -216,13 +237,14 @@ parse_half(const char *path, const char *text, size_t len, enum marker want,
 {
 	struct line l = { 0 };
 	size_t pos = 0, from = 0;
-	int notx = 0, header = 1, line = 1;
+	int notx = 0, header = 1, line = 1, nest = 0;
 
 	while (next_line(text, len, &pos, &l)) {
 		int o;
 		enum marker m = marker(path, &l, &o);
 
-		if (m == M_STMT || (m == M_NONE && is_comment_or_blank(&l)))
+		if (m == M_STMT || (m == M_NONE && header &&
+		    only_comments(&l, &nest)))
 			continue;
 		if (m == M_NONE) {
 			header = 0;
