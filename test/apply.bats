@@ -39,6 +39,35 @@ teardown() {
 	mig_teardown
 }
 
+# hold_lock TABLE: another session holds an exclusive lock on TABLE (which
+# it creates, for mig to use) until bg_cleanup.
+hold_lock() {
+	local i
+	psql_admin -c "CREATE TABLE $1 (x int); GRANT ALL ON $1 TO mig"
+	psql_admin -c 'BEGIN' -c "LOCK TABLE $1" -c 'SELECT pg_sleep(60)' >/dev/null 2>&1 &
+	BG_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		BG_BACKEND=$(psql_admin -c "SELECT pid FROM pg_locks WHERE relation = '$1'::regclass
+			AND granted AND mode = 'AccessExclusiveLock'")
+		[[ -n $BG_BACKEND ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# wait_blocked PID: until mig-apply waits on a lock (or PID is gone).
+wait_blocked() {
+	local i n
+	for ((i = 0; i < 200; i++)); do
+		n=$(psql_admin -c "SELECT count(*) FROM pg_stat_activity
+			WHERE application_name = 'mig-apply' AND wait_event_type = 'Lock'")
+		[[ $n == 1 ]] && return 0
+		kill -0 "$1" || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
 # ---- the history table ---------------------------------------------------
 
 @test "mig-apply: the first apply creates mig_history with every column of the spec and its type" {
@@ -184,23 +213,21 @@ $(line 0002 b)"
 
 @test "mig-apply: a list line is printed as its migration commits, before the next one ends" {
 	write_mig 0001_a 'CREATE TABLE a (x int);'
-	write_mig 0002_slow 'SELECT pg_sleep(1.5);'
+	write_mig 0002_blocked 'INSERT INTO blocker VALUES (1);'
+	hold_lock blocker
 	mig-list >list
-	mig-apply <list >out 2>err &
-	local pid=$! i
-	for ((i = 0; i < 100; i++)); do
-		[[ -s out ]] && break
-		sleep 0.05
-	done
-	kill -0 "$pid"
+	mig-apply --lock-timeout 0 <list >out 2>err &
+	local pid=$!
+	wait_blocked "$pid"
 	run cat out
 	assert_output "$(line 0001 a)"
 	run applied_versions
 	assert_output 0001
+	bg_cleanup
 	wait "$pid"
 	run cat out
 	assert_output "$(line 0001 a)
-$(line 0002 slow)"
+$(line 0002 blocked)"
 }
 
 @test "mig-apply: the bare-path list form prints normalized three-field lines" {
@@ -302,6 +329,24 @@ $(line 0002 b)"
 $(line 0002 b)"
 	run applied_versions
 	assert_output $'0001\n0002'
+}
+
+@test "mig-apply: --single-transaction prints nothing while the batch is still open" {
+	write_mig 0001_a 'CREATE TABLE a (x int);'
+	write_mig 0002_blocked 'INSERT INTO blocker VALUES (1);'
+	hold_lock blocker
+	mig-list >list
+	mig-apply --single-transaction --lock-timeout 0 <list >out 2>err &
+	local pid=$!
+	wait_blocked "$pid"
+	[[ ! -s out ]]
+	run applied_versions
+	assert_output ''
+	bg_cleanup
+	wait "$pid"
+	run cat out
+	assert_output "$(line 0001 a)
+$(line 0002 blocked)"
 }
 
 @test "mig-apply: --single-transaction rolls back the whole batch when the 3rd fails and prints no line" {

@@ -199,7 +199,9 @@ list_sort_check(struct miglist *l, int from_files)
 	size_t i, j, out = 0;
 	int bad = 0;
 
-	qsort(l->v, l->n, sizeof *l->v, by_version);
+	/* An empty list has no array: qsort(NULL, 0) is undefined. */
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof *l->v, by_version);
 	for (i = 0; i < l->n; i = j) {
 		for (j = i + 1; j < l->n && l->v[j].vnum == l->v[i].vnum; j++)
 			;
