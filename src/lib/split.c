@@ -67,6 +67,32 @@ goose_word(const char *s, const char *end, const char *word)
 	return s == end || *s == '\n';
 }
 
+/*
+ * The first letter of the words that open CREATE [OR REPLACE]
+ * FUNCTION|PROCEDURE, 0 for any other word: only in those is BEGIN the
+ * start of a body (BEGIN ATOMIC), as psql decides; elsewhere "begin" may
+ * be a column name.
+ */
+static char
+routine_word(const char *w, const char *end)
+{
+	static const char *const words[] = { "create", "or", "replace",
+	    "function", "procedure" };
+	size_t n = (size_t)(end - w);
+
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (strlen(words[i]) == n && strncasecmp(w, words[i], n) == 0)
+			return words[i][0];
+	return 0;
+}
+
+static int
+in_routine(const char *h)
+{
+	return h[0] == 'c' && (h[1] == 'f' || h[1] == 'p' ||
+	    (h[1] == 'o' && h[2] == 'r' && (h[3] == 'f' || h[3] == 'p')));
+}
+
 static int
 at_line_start(const char *sql, const char *p)
 {
@@ -80,6 +106,7 @@ sql_split(const char *sql, size_t len, struct stmt **out)
 {
 	const char *p = sql, *end = sql + len, *begin = sql, *first = NULL;
 	int paren = 0, depth = 0, words = 0, block = 0;
+	char head[4] = { 0 };
 	size_t n = 0, cap = 0;
 	struct stmt *v = NULL;
 
@@ -96,6 +123,7 @@ sql_split(const char *sql, size_t len, struct stmt **out)
 		begin = (at); \
 		first = NULL; \
 		paren = depth = words = 0; \
+		memset(head, 0, sizeof head); \
 	} while (0)
 
 	while (p < end) {
@@ -170,10 +198,16 @@ sql_split(const char *sql, size_t len, struct stmt **out)
 
 			while (p < end && ident_char((unsigned char)*p))
 				p++;
+			if (words < (int)sizeof head)
+				head[words] = routine_word(w, p);
 			words++;
-			if ((p - w == 5 && strncasecmp(w, "begin", 5) == 0) ||
-			    (p - w == 4 && strncasecmp(w, "case", 4) == 0)) {
-				if (words > 1)
+			if (!in_routine(head) || paren > 0)
+				continue;
+			if (p - w == 5 && strncasecmp(w, "begin", 5) == 0)
+				depth++;
+			else if (p - w == 4 && strncasecmp(w, "case", 4) == 0) {
+				/* CASE ends with END too, inside a body. */
+				if (depth > 0)
 					depth++;
 			} else if (p - w == 3 && strncasecmp(w, "end", 3) == 0) {
 				if (depth > 0)
