@@ -168,7 +168,8 @@ new_run(const char *dir, int seq, int pair, int argc, char **argv)
 	any = highest(dir, &max, &width);
 	if (seq || (any && width < 14)) {
 		v = any ? max + 1 : 1;
-		if (width < 4)
+		/* An unpadded sequence (1, 2, ...) stays unpadded. */
+		if (!any)
 			width = 4;
 	} else {
 		v = timestamp(time(NULL));
