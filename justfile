@@ -6,10 +6,13 @@
 # service (db-migrate-service).
 #
 # Settings come from the environment or a .env file beside this justfile:
-#   DATABASE_URL         host recipes   (default ...@localhost:5432/app)
-#   DOCKER_DATABASE_URL  containers     (default ...@postgres:5432/app)
+#   DATABASE_URL         host recipes (default
+#                        postgres://postgres:devpass@localhost:5432/app)
+#   DOCKER_DATABASE_URL  the containers; unset, they reach postgres:5432
+#                        through the PG* variables docker-compose.yml sets
 #   POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB, POSTGRES_PORT
-#                        the compose postgres, and the two defaults above
+#                        the compose postgres (postgres, devpass, app, 5432),
+#                        which both defaults follow
 #   MIG_DIR              the migrations directory (default migrations)
 #   MIG_IMAGE, POSTGRES_IMAGE, COMPOSE_FILE, COMPOSE   images, compose files,
 #                        and the compose command (found once, below)
@@ -22,14 +25,14 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 export PATH := justfile_directory() / "bin" + ":" + env("PATH")
 
 pg_user := env("POSTGRES_USER", "postgres")
-pg_password := env("POSTGRES_PASSWORD", "postgres")
+pg_password := env("POSTGRES_PASSWORD", "devpass")
 pg_db := env("POSTGRES_DB", "app")
 pg_port := env("POSTGRES_PORT", "5432")
 
-# Exported, so the tools read DATABASE_URL and compose passes
-# DOCKER_DATABASE_URL into the containers it creates.
+# Exported: the tools read DATABASE_URL, and compose passes
+# DOCKER_DATABASE_URL (a .env file's too) into the containers it creates.
 export DATABASE_URL := env("DATABASE_URL", "postgres://" + pg_user + ":" + pg_password + "@localhost:" + pg_port + "/" + pg_db)
-export DOCKER_DATABASE_URL := env("DOCKER_DATABASE_URL", "postgres://" + pg_user + ":" + pg_password + "@postgres:5432/" + pg_db)
+export DOCKER_DATABASE_URL := env("DOCKER_DATABASE_URL", "")
 
 mig_dir := env("MIG_DIR", "migrations")
 mig_image := env("MIG_IMAGE", "mig:latest")

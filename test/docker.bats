@@ -1,0 +1,528 @@
+#!/usr/bin/env bats
+# The four workflows of the justfile on a real Docker engine and a real
+# PostgreSQL container: host, exec, one-shot, and the migration service,
+# with every -docker twin compared with its host recipe.
+#
+# setup_file does the slow part once: an engine (scripts/docker-engine),
+# the base and postgres images (scripts/docker-base), the mig image, and a
+# copy of the project in a temporary directory so that nothing here touches
+# the checkout's migrations/. Every container uses host networking
+# (test/docker/compose.host.yml); the name postgres resolves to 127.0.0.1.
+#
+# MIG_TEST_DOCKER=0 skips the file. MIG_TEST_DOCKER_KEEP=1 leaves the
+# compose project running after the tests (to look at it).
+# MIG_TEST_DOCKER_IMAGE=NAME uses that mig image instead of building one.
+
+load helper
+
+# ---- shared state --------------------------------------------------------
+
+# The native just binary when rust-just's launcher wraps it (the launcher
+# costs a second per call); otherwise whatever `just` is.
+find_just() {
+	local j root
+	j=$(command -v just) || return 1
+	root=$(npm root -g 2>/dev/null || true)
+	if [[ -n $root ]]; then
+		local native
+		for native in "$root"/rust-just/node_modules/rust-just-*/bin/just; do
+			[[ -x $native ]] && { echo "$native"; return 0; }
+		done
+	fi
+	echo "$j"
+}
+
+find_compose() {
+	if docker compose version >/dev/null 2>&1; then
+		echo "docker compose"
+	else
+		echo docker-compose
+	fi
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+setup_file() {
+	if [[ ${MIG_TEST_DOCKER:-1} == 0 ]]; then
+		skip "MIG_TEST_DOCKER=0"
+	fi
+	local t0=$SECONDS
+
+	# Only what the tests set reaches the recipes.
+	local v
+	for v in "${!PG@}" "${!POSTGRES_@}" "${!COMPOSE@}" "${!MIG_@}" DATABASE_URL DOCKER_DATABASE_URL; do
+		case $v in
+			PGTMP_* | MIG_BIN | MIG_TEST_*) ;;
+			*) unset "$v" ;;
+		esac
+	done
+
+	"$REPO/scripts/docker-engine" install
+	if "$REPO/scripts/docker-engine" status >/dev/null 2>&1; then
+		export MIG_TEST_ENGINE_STARTED=0
+	else
+		export MIG_TEST_ENGINE_STARTED=1
+	fi
+	DOCKER_HOST=$("$REPO/scripts/docker-engine" start)
+	export DOCKER_HOST
+
+	[[ -x $MIG_BIN/mig-apply ]] || { echo "no $MIG_BIN/mig-apply: run make first" >&2; return 1; }
+
+	"$REPO/scripts/docker-base" all
+	if [[ -n ${MIG_TEST_DOCKER_IMAGE:-} ]]; then
+		export MIG_IMAGE=$MIG_TEST_DOCKER_IMAGE
+	else
+		export MIG_IMAGE=mig:test
+		docker build --network host -q -t "$MIG_IMAGE" "$REPO" >/dev/null 2>"$BATS_FILE_TMPDIR/build.log" ||
+			{ cat "$BATS_FILE_TMPDIR/build.log" >&2; return 1; }
+	fi
+	echo "# images ready after $((SECONDS - t0)) s" >&3
+
+	# The project as a team would have it, in a directory of its own.
+	export PROJ=$BATS_FILE_TMPDIR/proj
+	mkdir -p "$PROJ/test/docker"
+	cp "$REPO/justfile" "$REPO/docker-compose.yml" "$REPO/docker-compose.override.yml" "$PROJ/"
+	cp "$REPO/test/docker/compose.host.yml" "$PROJ/test/docker/"
+	cp -r "$REPO/migrations" "$PROJ/migrations"
+
+	export COMPOSE_PROJECT_NAME=migtest$$
+	export COMPOSE_FILE=$PROJ/docker-compose.yml:$PROJ/test/docker/compose.host.yml
+	# A password of its own, which no output may show (see teardown).
+	POSTGRES_PASSWORD=pw-docker-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+	export POSTGRES_PASSWORD
+	# The real postgres:5432 when the port is free; another one otherwise
+	# (the host-network override makes the containers follow it).
+	if port_free 5432; then
+		export POSTGRES_PORT=5432
+	else
+		local p
+		for ((p = 25432; p < 25532; p++)); do port_free "$p" && break; done
+		export POSTGRES_PORT=$p
+	fi
+	echo "# postgres on 127.0.0.1:$POSTGRES_PORT" >&3
+
+	JUST=$(find_just)
+	COMPOSE_CMD=$(find_compose)
+	export JUST COMPOSE_CMD
+
+	cd "$PROJ"
+	"$JUST" db-up >"$BATS_FILE_TMPDIR/db-up.log" 2>&1 ||
+		{ cat "$BATS_FILE_TMPDIR/db-up.log" >&2; return 1; }
+	"$JUST" up >"$BATS_FILE_TMPDIR/up.log" 2>&1 ||
+		{ cat "$BATS_FILE_TMPDIR/up.log" >&2; return 1; }
+	(cd "$PROJ" && "$MIG_BIN/mig-list" migrations) >"$BATS_FILE_TMPDIR/expected"
+	echo "# setup_file took $((SECONDS - t0)) s" >&3
+}
+
+teardown_file() {
+	[[ -n ${PROJ:-} ]] || return 0
+	if [[ ${MIG_TEST_DOCKER_KEEP:-0} != 1 ]]; then
+		(cd "$PROJ" && dc --profile migration down -v --remove-orphans) >/dev/null 2>&1 || true
+	fi
+	if [[ ${MIG_TEST_ENGINE_STARTED:-0} == 1 && ${MIG_TEST_DOCKER_KEEP:-0} != 1 ]]; then
+		"$REPO/scripts/docker-engine" stop
+	fi
+}
+
+setup() {
+	cd "$PROJ"
+	MIG_OUTPUT_LOG=$BATS_TEST_TMPDIR/output.log
+	: >"$MIG_OUTPUT_LOG"
+	mig_secret "$POSTGRES_PASSWORD"
+}
+
+teardown() {
+	mig_leak_check "$MIG_OUTPUT_LOG"
+}
+
+# ---- helpers -------------------------------------------------------------
+
+just() { "$JUST" "$@"; }
+
+# shellcheck disable=SC2086 # COMPOSE_CMD is one or two words
+dc() { $COMPOSE_CMD "$@"; }
+
+# SQL as the compose database's superuser, from the host.
+sql() {
+	PGPASSWORD=$POSTGRES_PASSWORD PGCONNECT_TIMEOUT=10 \
+		psql -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres -d "${SQL_DB:-app}" \
+		-XAtq -v ON_ERROR_STOP=1 "$@"
+}
+
+# The versions in the history table, in the order applied.
+history_versions() {
+	sql -c "SELECT version FROM mig_history ORDER BY id" 2>/dev/null || true
+}
+
+# A database with nothing applied: drop and recreate `app`.
+fresh_db() {
+	SQL_DB=postgres sql -c 'DROP DATABASE IF EXISTS app WITH (FORCE)' -c 'CREATE DATABASE app'
+}
+
+expected() { cat "$BATS_FILE_TMPDIR/expected"; }
+
+expected_reversed() { tac "$BATS_FILE_TMPDIR/expected"; }
+
+all_versions() { cut -f1 "$BATS_FILE_TMPDIR/expected"; }
+
+container_of() { dc --profile migration ps -q "$1"; }
+
+# health_of CONTAINER_ID
+health_of() { docker inspect -f '{{.State.Health.Status}}' "$1"; }
+
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.5
+	done
+}
+
+app_healthy() { [[ $(health_of "$(container_of app)") == healthy ]]; }
+
+# A new app container, which has not yet seen the schema current.
+restart_app() {
+	dc rm -fsv app >/dev/null 2>&1
+	dc up -d app >/dev/null 2>&1
+}
+
+# ---- the menu and the settings -------------------------------------------
+
+@test "just --list shows every workflow recipe, in groups, each with a doc comment" {
+	run --separate-stderr just --list --unsorted
+	assert_success
+	local r
+	for r in db-migrate db-migrate-docker db-migrate-run db-migrate-service \
+		'db-make +NAME' 'db-make-docker +NAME' db-history db-history-docker \
+		db-current db-current-docker 'db-downgrade STEPS="1"' 'db-downgrade-docker STEPS="1"' \
+		db-reset db-reset-docker db-up db-down 'db-wait TIMEOUT="60"' db-status; do
+		assert_line --regexp "^    $(printf '%s' "$r" | sed 's/[+.]/\\&/g') +# [A-Z]"
+	done
+	local g
+	for g in host exec container database; do
+		assert_line "    [$g]"
+	done
+	# The default recipe is the same menu.
+	local menu=$output
+	run --separate-stderr just
+	assert_success
+	assert_output "$menu"
+}
+
+@test "host and docker URLs default to localhost:5432 and postgres:5432; .env and DATABASE_URL override them" {
+	local clean=(env -u POSTGRES_PASSWORD -u POSTGRES_PORT -u DATABASE_URL -u DOCKER_DATABASE_URL)
+	run "${clean[@]}" "$JUST" --evaluate DATABASE_URL
+	assert_success
+	assert_output "postgres://postgres:devpass@localhost:5432/app"
+	# The containers reach postgres:5432 through libpq's variables.
+	run "${clean[@]}" COMPOSE_FILE="$PROJ/docker-compose.yml" $COMPOSE_CMD config
+	assert_success
+	assert_line --regexp '^ +PGHOST: postgres$'
+	assert_line --regexp "^ +PGPORT: ['\"]?5432['\"]?$"
+	assert_line --regexp "^ +DATABASE_URL: ['\"]{0,2}$"
+
+	printf 'POSTGRES_PORT=6543\nPOSTGRES_DB=shop\nDOCKER_DATABASE_URL=postgres://u@db:1/z\n' >.env
+	run "${clean[@]}" "$JUST" --evaluate DATABASE_URL
+	assert_output "postgres://postgres:devpass@localhost:6543/shop"
+	run "${clean[@]}" "$JUST" --evaluate DOCKER_DATABASE_URL
+	assert_output "postgres://u@db:1/z"
+
+	printf 'DATABASE_URL=postgres://u@db.example:7000/x\n' >.env
+	run "${clean[@]}" "$JUST" --evaluate DATABASE_URL
+	assert_output "postgres://u@db.example:7000/x"
+	run "${clean[@]}" DATABASE_URL=postgres://v@h:1/y "$JUST" --evaluate DATABASE_URL
+	assert_output "postgres://v@h:1/y"
+	rm -f .env
+
+	# The compose command is found once, and it is one that works here.
+	run "$JUST" --evaluate compose
+	assert_output "$COMPOSE_CMD"
+}
+
+# ---- the four ways to migrate ---------------------------------------------
+
+@test "host: just db-migrate applies the demo migrations; a second run applies nothing" {
+	fresh_db
+	run --separate-stderr just db-migrate
+	assert_success
+	assert_output "$(expected)"
+	cp <(printf '%s\n' "$output") "$BATS_FILE_TMPDIR/host-migrate.out"
+	run history_versions
+	assert_output "$(all_versions)"
+	run sql -c "SELECT to_regclass('public.users') IS NOT NULL AND to_regclass('public.sessions') IS NOT NULL"
+	assert_output t
+
+	run --separate-stderr just db-migrate
+	assert_success
+	assert_output ""
+	run history_versions
+	assert_output "$(all_versions)"
+}
+
+@test "exec: just db-migrate-docker applies in the app container and prints what the host recipe printed" {
+	[[ -f $BATS_FILE_TMPDIR/host-migrate.out ]] || skip "needs the host test's output"
+	fresh_db
+	run --separate-stderr just db-migrate-docker
+	assert_success
+	assert_output "$(cat "$BATS_FILE_TMPDIR/host-migrate.out")"
+	run history_versions
+	assert_output "$(all_versions)"
+	run sql -c "SELECT count(*) FROM mig_history WHERE path LIKE 'migrations/%' AND applied_by = 'postgres'"
+	assert_output "$(expected | wc -l)"
+
+	run --separate-stderr just db-migrate-docker
+	assert_success
+	assert_output ""
+}
+
+@test "one-shot: just db-migrate-run applies in a removed container; a second run applies nothing" {
+	fresh_db
+	run --separate-stderr just db-migrate-run
+	assert_success
+	assert_output "$(expected)"
+	run history_versions
+	assert_output "$(all_versions)"
+
+	run --separate-stderr just db-migrate-run
+	assert_success
+	assert_output ""
+	# --rm: no one-off container is left behind.
+	run docker ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
+		--filter label=com.docker.compose.service=migrate
+	assert_output ""
+}
+
+@test "service: the app is not ready until just db-migrate-service has applied everything" {
+	fresh_db
+	restart_app
+	# The app is up and polling, and stays unready while nothing is applied.
+	local app i
+	app=$(container_of app)
+	wait_for 60 bash -c "docker logs $app 2>&1 | grep -q 'waiting until the migrations'"
+	for ((i = 0; i < 6; i++)); do
+		[[ $(health_of "$app") != healthy ]] || fail "app reported healthy with nothing applied"
+		sleep 0.5
+	done
+
+	run --separate-stderr just db-migrate-service
+	assert_success
+	assert_output "$(expected)"
+	run history_versions
+	assert_output "$(all_versions)"
+	# The migrate container ran once and exited 0.
+	run docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$(container_of migrate)"
+	assert_output "exited 0"
+
+	wait_for 60 app_healthy || fail "app not healthy 60 s after the migrations were applied"
+	# It became ready after the last migration was recorded, not before.
+	local ready last
+	ready=$(docker exec "$(container_of app)" stat -c %.3Y /tmp/mig-ready)
+	last=$(sql -c "SELECT extract(epoch FROM max(applied_at)) FROM mig_history")
+	run awk -v r="$ready" -v l="$last" 'BEGIN { exit !(r >= l) }'
+	assert_success
+
+	run --separate-stderr just db-migrate-service
+	assert_success
+	assert_output ""
+	run docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$(container_of migrate)"
+	assert_output "exited 0"
+}
+
+@test "service: a failing migration makes just db-migrate-service fail with mig-apply's status" {
+	fresh_db
+	printf -- '-- migrate:up\nSELECT * FROM no_such_table;\n-- migrate:down\n' >migrations/9000_broken.sql
+	run --separate-stderr just db-migrate-service
+	rm -f migrations/9000_broken.sql
+	assert_failure 1
+	assert_output "$(expected)"
+	[[ $stderr == *"migrations/9000_broken.sql:2:15: ERROR:"*"(SQLSTATE 42P01)"* ]] ||
+		fail "no file:line:col error in: $stderr"
+	run history_versions
+	assert_output "$(all_versions)"
+}
+
+# ---- new migrations: writable from the host and exec, not in migrate -----
+
+@test "db-make-docker writes into the host's migrations/, owned by the caller, as db-make does" {
+	run --separate-stderr just db-make-docker add widgets
+	assert_success
+	local n1=$output
+	run --separate-stderr just db-make Add Gadgets!
+	assert_success
+	local n2=$output
+	rm -f "$n1" "$n2"
+
+	local last next
+	last=$(expected | tail -1 | cut -f1)
+	next=$(printf '%0*d' "${#last}" $((10#$last + 1)))
+	assert_equal "$n1" "migrations/${next}_add_widgets.sql"
+	next=$(printf '%0*d' "${#last}" $((10#$last + 2)))
+	assert_equal "$n2" "migrations/${next}_add_gadgets.sql"
+}
+
+@test "db-make-docker: the new file is the template and belongs to the invoking user" {
+	run --separate-stderr just db-make-docker owner check
+	assert_success
+	local f=$output
+	[[ -f $f ]] || fail "$f was not created on the host"
+	run stat -c '%u:%g' "$f"
+	assert_output "$(id -u):$(id -g)"
+	run cat "$f"
+	rm -f "$f"
+	assert_output "$(printf -- '-- migrate:up\n\n-- migrate:down\n')"
+}
+
+@test "mig-new in the migrate service fails on the read-only mount: exit 73 and where to create migrations" {
+	local before
+	before=$(ls migrations)
+	run --separate-stderr dc run --rm -T migrate mig-new add nothing
+	assert_failure 73
+	assert_output ""
+	[[ $stderr == *"read-only"*"host or exec workflow"* ]] || fail "unexpected message: $stderr"
+	assert_equal "$(ls migrations)" "$before"
+}
+
+# ---- the other recipes and their -docker twins ----------------------------
+
+@test "db-history and db-current: each -docker twin prints exactly what the host recipe prints" {
+	fresh_db
+	just db-migrate >/dev/null 2>&1
+
+	run --separate-stderr just db-history
+	assert_success
+	assert_output "$(expected | awk -F '\t' -v OFS='\t' '{ print "applied", $1, $2 }')"
+	local host=$output
+	run --separate-stderr just db-history-docker
+	assert_success
+	assert_output "$host"
+
+	run --separate-stderr just db-current
+	assert_success
+	[[ $output == "$(expected | tail -1 | cut -f1,2)"$'\t'20[0-9][0-9]-*Z ]] || fail "db-current: $output"
+	host=$output
+	run --separate-stderr just db-current-docker
+	assert_success
+	assert_output "$host"
+}
+
+@test "db-downgrade and db-downgrade-docker revert the same migration with the same output" {
+	fresh_db
+	just db-migrate >/dev/null 2>&1
+	local n
+	n=$(expected | wc -l)
+
+	run --separate-stderr just db-downgrade
+	assert_success
+	assert_output "$(expected | tail -1)"
+	run history_versions
+	assert_output "$(all_versions | head -n $((n - 1)))"
+	local host=$output
+
+	just db-migrate >/dev/null 2>&1
+	run --separate-stderr just db-downgrade-docker
+	assert_success
+	assert_output "$(expected | tail -1)"
+	run history_versions
+	assert_output "$host"
+
+	# STEPS reaches the tool in both.
+	run --separate-stderr just db-downgrade 2
+	assert_success
+	assert_output "$(expected | head -n $((n - 1)) | tail -2 | tac)"
+	just db-migrate >/dev/null 2>&1
+	run --separate-stderr just db-downgrade-docker 3
+	assert_success
+	assert_output "$(expected | tail -3 | tac)"
+	run history_versions
+	assert_output "$(all_versions | head -n $((n - 3)))"
+}
+
+@test "db-reset and db-reset-docker revert everything and apply everything, with the same output" {
+	fresh_db
+	just db-migrate >/dev/null 2>&1
+	run --separate-stderr just db-reset
+	assert_success
+	assert_output "$(expected_reversed; expected)"
+	local host=$output
+	run history_versions
+	assert_output "$(all_versions)"
+
+	run --separate-stderr just db-reset-docker
+	assert_success
+	assert_output "$host"
+	run history_versions
+	assert_output "$(all_versions)"
+}
+
+# ---- the compose database ------------------------------------------------
+
+@test "db-status says current or pending; db-wait waits; db-down and db-up keep the data" {
+	fresh_db
+	just db-migrate >/dev/null 2>&1
+	run --separate-stderr just db-status
+	assert_success
+	assert_line "database is current"
+	assert_line --regexp "^${COMPOSE_PROJECT_NAME}[_-]postgres[_-]1 .*(Up|running).*healthy"
+
+	just db-downgrade >/dev/null 2>&1
+	run --separate-stderr just db-status
+	assert_failure 75
+	assert_line "migrations are pending"
+	just db-migrate >/dev/null 2>&1
+
+	run --separate-stderr just db-wait 5
+	assert_success
+	run --separate-stderr just db-down
+	assert_success
+	run --separate-stderr just db-wait 0
+	assert_failure 75
+	run --separate-stderr just db-up
+	assert_success
+	run history_versions
+	assert_output "$(all_versions)"
+}
+
+# ---- the image -------------------------------------------------------------
+
+@test "the runtime image: six tools, man pages, /migrations, non-root, no compiler or -dev package" {
+	run docker run --rm --network host --entrypoint bash "$MIG_IMAGE" -c '
+		id -u
+		ls /usr/local/bin
+		ls /usr/local/share/man/man1
+		ls /migrations
+		command -v gcc cc make pkg-config || true
+		dpkg-query -W -f "\${Package}\n" | grep -e "-dev$" || true'
+	assert_success
+	local uid=${lines[0]}
+	[[ $uid =~ ^[0-9]+$ && $uid != 0 ]] || fail "runs as uid $uid"
+	local t
+	for t in mig-list mig-current mig-apply mig-revert mig-new mig-wait; do
+		assert_line "$t"
+		assert_line "$t.1"
+	done
+	for t in $(cd migrations && ls); do
+		assert_line "$t"
+	done
+	refute_line --regexp '(gcc|cc|make|pkg-config)$'
+	refute_line --regexp -- '-dev$'
+
+	local size
+	size=$(docker image inspect -f '{{.Size}}' "$MIG_IMAGE")
+	echo "# runtime image $MIG_IMAGE: $((size / 1000000)) MB" >&3
+}
+
+@test "the image's default command waits for the database and applies its /migrations" {
+	SQL_DB=postgres sql -c 'DROP DATABASE IF EXISTS imagecheck WITH (FORCE)' -c 'CREATE DATABASE imagecheck'
+	local url=postgres://postgres:$POSTGRES_PASSWORD@postgres:$POSTGRES_PORT/imagecheck
+	run --separate-stderr docker run --rm --network host --add-host postgres:127.0.0.1 \
+		-e DATABASE_URL="$url" "$MIG_IMAGE"
+	assert_success
+	assert_output "$(expected)"
+	run --separate-stderr docker run --rm --network host --add-host postgres:127.0.0.1 \
+		-e DATABASE_URL="$url" "$MIG_IMAGE"
+	assert_success
+	assert_output ""
+	SQL_DB=postgres sql -c 'DROP DATABASE imagecheck WITH (FORCE)'
+}
