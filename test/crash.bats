@@ -22,26 +22,27 @@ wait_until() {
 	return 1
 }
 
-SLEEPING="SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'mig-apply'
+TOOL=mig-apply
+SLEEPING="SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name LIKE 'mig-%'
 	AND state = 'active' AND query LIKE '%pg_sleep%'"
-GONE="SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'mig-apply'"
+GONE="SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name LIKE 'mig-%'"
 
-# start_sleeping [ARGS...]: mig-apply ARGS in the background on the list in
+# start_sleeping [ARGS...]: $TOOL ARGS in the background on the list in
 # ./list with the sleep switched on, SIGINT at its default as in a terminal;
 # returns once its backend is in pg_sleep. Sets JOB and BACKEND (its pid).
 start_sleeping() {
 	mig-list >list
 	PGOPTIONS='-c mig.test_sleep=on' env --default-signal=INT \
-		mig-apply "$@" <list >out 2>err &
+		"$TOOL" "$@" <list >out 2>err &
 	JOB=$!
 	wait_until 20 "$SLEEPING"
-	BACKEND=$(psql_admin -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'mig-apply'")
+	BACKEND=$(psql_admin -c "SELECT pid FROM pg_stat_activity WHERE application_name = '$TOOL'")
 }
 
 # assert_cancelled: the server log shows the sleeping backend's statement
 # cancelled by a cancel request, not the connection dropped.
 assert_cancelled() {
-	run grep -q "\[$BACKEND\] mig-apply ERROR:  canceling statement due to user request" "$PGTMP_DIR/server.log"
+	run grep -q "\[$BACKEND\] $TOOL ERROR:  canceling statement due to user request" "$PGTMP_DIR/server.log"
 	assert_success
 }
 
@@ -219,4 +220,50 @@ CREATE TABLE p2 (id int);" 'DROP TABLE IF EXISTS p2; DROP TABLE IF EXISTS p1;'
 	assert_failure
 	run psql_admin -c "SELECT count(*) FROM mig_history"
 	assert_output 0
+}
+
+@test "signals: SIGINT during --single-transaction rolls back the whole batch and exits 130" {
+	write_mig 0001_first 'CREATE TABLE first (id int);' 'DROP TABLE first;'
+	write_mig 0002_slow "CREATE TABLE slow (id int);
+$SLEEP" 'DROP TABLE slow;'
+	start_sleeping --single-transaction
+	local st=0
+	kill -INT "$JOB"
+	wait "$JOB" || st=$?
+	cat err
+	[[ $st == 130 ]]
+	assert_cancelled
+	run cat err
+	assert_line --partial 'interrupted by SIGINT while running 0002_slow'
+	run cat out
+	assert_output ''
+	run table_exists first
+	assert_failure
+	run psql_admin -c "SELECT count(*) FROM mig_history"
+	assert_output 0
+}
+
+@test "signals: SIGTERM during mig-revert cancels the down section, keeps the migration applied and exits 143" {
+	write_mig 0001_first 'CREATE TABLE first (id int);' 'DROP TABLE first;'
+	write_mig 0002_slow 'CREATE TABLE slow (id int);' "DROP TABLE slow;
+$SLEEP"
+	run --separate-stderr mig-apply < <(mig-list)
+	assert_success
+	TOOL=mig-revert
+	start_sleeping --all
+	local st=0
+	kill -TERM "$JOB"
+	wait "$JOB" || st=$?
+	cat err
+	[[ $st == 143 ]]
+	assert_cancelled
+	run cat err
+	assert_line --partial 'interrupted by SIGTERM'
+	assert_line --partial '0002'
+	run cat out
+	assert_output ''
+	run table_exists slow
+	assert_success
+	run applied_versions
+	assert_output $'0001\n0002'
 }
