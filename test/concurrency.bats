@@ -21,7 +21,7 @@ wait_until() {
 # DATABASE ... WITH (FORCE) ends it). Sets HOLDER_PID (the backend's pid).
 hold_lock() {
 	local key=$1
-	PGAPPNAME=lock-holder psql_admin -v key="$key" >/dev/null 2>&1 <<-'EOF' &
+	PGAPPNAME=lock-holder psql_admin -v key="$key" >/dev/null 2>&1 3>&- <<-'EOF' &
 		SELECT pg_advisory_lock(hashtextextended(:'key', 0));
 		SELECT pg_sleep(120);
 	EOF
