@@ -256,11 +256,29 @@ is_lock_timeout(PGresult *r)
 	return s != NULL && strcmp(s, "55P03") == 0;
 }
 
+/*
+ * What the server said before it went (57P01 for pg_terminate_backend or a
+ * shutdown) says more than libpq's "server closed the connection", which
+ * also spans several lines.
+ */
+static void
+connection_lost_r(PGconn *c, const struct step *s, PGresult *r)
+{
+	const char *m = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) :
+	    NULL;
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	char *line = xstrdup(m ? m : PQerrorMessage(c));
+
+	line[strcspn(line, "\n")] = '\0';
+	mig_errx(EXIT_UNAVAILABLE, "%s: lost the connection to %s while "
+	    "running it: %s%s%s%s", s->sec->path, conn_name(c), line,
+	    st ? " (SQLSTATE " : "", st ? st : "", st ? ")" : "");
+}
+
 static void
 connection_lost(PGconn *c, const struct step *s)
 {
-	mig_errx(EXIT_UNAVAILABLE, "%s: lost the connection to %s while "
-	    "running it: %s", s->sec->path, conn_name(c), PQerrorMessage(c));
+	connection_lost_r(c, s, NULL);
 }
 
 static long
@@ -284,7 +302,7 @@ commit(PGconn *c, const struct step *s, struct wait *w)
 			PQclear(r);
 	}
 	if (PQstatus(c) == CONNECTION_BAD)
-		connection_lost(c, s);
+		connection_lost_r(c, s, err);
 	return err;
 }
 
@@ -343,18 +361,18 @@ pipeline(PGconn *c, const struct step *s, struct stmt *st, size_t n,
 			PQclear(r);
 		}
 		if (PQstatus(c) == CONNECTION_BAD)
-			connection_lost(c, s);
+			connection_lost_r(c, s, *err);
 	}
 	free(who);
 	while ((r = next_result(c, w)) != NULL &&
 	    PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
 		PQclear(r);
 		if (PQstatus(c) == CONNECTION_BAD)
-			connection_lost(c, s);
+			connection_lost_r(c, s, *err);
 	}
 	PQclear(r);
 	if (!PQexitPipelineMode(c))
-		connection_lost(c, s);
+		connection_lost_r(c, s, *err);
 	return *err == NULL;
 }
 
@@ -433,8 +451,9 @@ run_notx(PGconn *c, const struct runopts *ro, const struct step *s,
 				else
 					PQclear(x);
 			}
-			if (r == NULL && PQstatus(c) == CONNECTION_BAD)
-				connection_lost(c, s);
+			/* A lost connection is 69, not the statement's fault. */
+			if (PQstatus(c) == CONNECTION_BAD)
+				connection_lost_r(c, s, r);
 			if (r == NULL || mig_signal ||
 			    !is_lock_timeout(r) || attempt >= ro->lock_retries)
 				break;
