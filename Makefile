@@ -55,6 +55,10 @@ check: all
 bench: all
 	bench/run
 
+# The stress tests at their long size (CI runs them small in check).
+stress: all
+	MIG_STRESS=long bats test/stress
+
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
 	for t in $(TOOLS); do \
@@ -71,4 +75,4 @@ clean:
 	rm -rf bin build
 
 .PRECIOUS: build/%.o build/san/%.o
-.PHONY: all san check bench install uninstall clean
+.PHONY: all san check bench stress install uninstall clean
