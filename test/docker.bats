@@ -81,7 +81,7 @@ setup_file() {
 	# The project as a team would have it, in a directory of its own.
 	export PROJ=$BATS_FILE_TMPDIR/proj
 	mkdir -p "$PROJ/test/docker"
-	cp "$REPO/justfile" "$REPO/docker-compose.yml" "$REPO/docker-compose.override.yml" "$PROJ/"
+	cp "$REPO/justfile" "$REPO/mig.just" "$REPO/docker-compose.yml" "$REPO/docker-compose.override.yml" "$PROJ/"
 	cp "$REPO/test/docker/compose.host.yml" "$PROJ/test/docker/"
 	cp -r "$REPO/migrations" "$PROJ/migrations"
 
@@ -108,7 +108,7 @@ setup_file() {
 	cd "$PROJ"
 	"$JUST" db-up >"$BATS_FILE_TMPDIR/db-up.log" 2>&1 ||
 		{ cat "$BATS_FILE_TMPDIR/db-up.log" >&2; return 1; }
-	"$JUST" up >"$BATS_FILE_TMPDIR/up.log" 2>&1 ||
+	"$JUST" db-stack-up >"$BATS_FILE_TMPDIR/up.log" 2>&1 ||
 		{ cat "$BATS_FILE_TMPDIR/up.log" >&2; return 1; }
 	(cd "$PROJ" && "$MIG_BIN/mig-list" migrations) >"$BATS_FILE_TMPDIR/expected"
 	echo "# setup_file took $((SECONDS - t0)) s" >&3
@@ -213,7 +213,7 @@ restart_app() {
 
 @test "host and docker URLs default to localhost:5432 and postgres:5432; .env and DATABASE_URL override them" {
 	local clean=(env -u POSTGRES_PASSWORD -u POSTGRES_PORT -u DATABASE_URL -u DOCKER_DATABASE_URL)
-	run "${clean[@]}" "$JUST" --evaluate DATABASE_URL
+	run "${clean[@]}" "$JUST" --evaluate mig_database_url
 	assert_success
 	assert_output "postgres://postgres:devpass@localhost:5432/app"
 	# The containers reach postgres:5432 through libpq's variables.
@@ -224,21 +224,60 @@ restart_app() {
 	assert_line --regexp "^ +DATABASE_URL: ['\"]{0,2}$"
 
 	printf 'POSTGRES_PORT=6543\nPOSTGRES_DB=shop\nDOCKER_DATABASE_URL=postgres://u@db:1/z\n' >.env
-	run "${clean[@]}" "$JUST" --evaluate DATABASE_URL
+	run "${clean[@]}" "$JUST" --evaluate mig_database_url
 	assert_output "postgres://postgres:devpass@localhost:6543/shop"
-	run "${clean[@]}" "$JUST" --evaluate DOCKER_DATABASE_URL
+	run "${clean[@]}" "$JUST" --evaluate mig_docker_database_url
 	assert_output "postgres://u@db:1/z"
 
 	printf 'DATABASE_URL=postgres://u@db.example:7000/x\n' >.env
-	run "${clean[@]}" "$JUST" --evaluate DATABASE_URL
+	run "${clean[@]}" "$JUST" --evaluate mig_database_url
 	assert_output "postgres://u@db.example:7000/x"
-	run "${clean[@]}" DATABASE_URL=postgres://v@h:1/y "$JUST" --evaluate DATABASE_URL
+	run "${clean[@]}" DATABASE_URL=postgres://v@h:1/y "$JUST" --evaluate mig_database_url
 	assert_output "postgres://v@h:1/y"
 	rm -f .env
 
 	# The compose command is found once, and it is one that works here.
-	run "$JUST" --evaluate compose
+	run "$JUST" --evaluate mig_compose
 	assert_output "$COMPOSE_CMD"
+}
+
+@test "a project's own justfile takes the recipes with import or mod, and they run in the project" {
+	just db-migrate >/dev/null 2>&1
+	run --separate-stderr just db-history
+	assert_success
+	local want=$output
+
+	# Settings, a variable and a default recipe of its own do not clash.
+	mkdir -p vendor/mig
+	cp mig.just vendor/mig/mig.just
+	cat >team.just <<-'EOF'
+		set dotenv-load
+		set shell := ["sh", "-c"]
+		compose := "podman-compose"
+		default:
+		    @echo team
+		import 'vendor/mig/mig.just'
+	EOF
+	run --separate-stderr just --justfile team.just db-history
+	assert_success
+	assert_output "$want"
+	run --separate-stderr just --justfile team.just db-history-docker
+	assert_success
+	assert_output "$want"
+
+	cat >team.just <<-'EOF'
+		set dotenv-load
+		default:
+		    @echo team
+		mod mig 'vendor/mig/mig.just'
+	EOF
+	run --separate-stderr just --justfile team.just mig db-history
+	assert_success
+	assert_output "$want"
+	run --separate-stderr just --justfile team.just mig db-history-docker
+	assert_success
+	assert_output "$want"
+	rm -rf team.just vendor
 }
 
 # ---- the four ways to migrate ---------------------------------------------
