@@ -51,7 +51,7 @@ main(int argc, char *argv[])
 		case 'm': ao.mark_only = 1; break;
 		case 'V': print_version(); break;
 		case 'H': usage(0); break;
-		case '?': usage(optopt == '?' ? 0 : EXIT_USAGE); break;
+		case '?': usage(help_option(argv) ? 0 : EXIT_USAGE); break;
 		default: usage(EXIT_USAGE);
 		}
 	}

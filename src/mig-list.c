@@ -33,7 +33,7 @@ main(int argc, char *argv[])
 			usage(0);
 			break;
 		case '?':
-			usage(optopt == '?' ? 0 : EXIT_USAGE);
+			usage(help_option(argv) ? 0 : EXIT_USAGE);
 			break;
 		default:
 			usage(EXIT_USAGE);

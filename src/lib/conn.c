@@ -144,16 +144,41 @@ is_conninfo(const char *s)
 	    strncmp(s, "postgresql://", 13) == 0;
 }
 
+/*
+ * libpq accepts any port when it parses a conninfo and rejects it only when
+ * it connects, which mig-wait would retry: a comma list of numbers or
+ * empty entries, as libpq reads it.
+ */
+static int
+bad_port(const char *s)
+{
+	for (;;) {
+		s += strspn(s, " \t");
+		s += strspn(s, "0123456789");
+		s += strspn(s, " \t");
+		if (*s == '\0')
+			return 0;
+		if (*s++ != ',')
+			return 1;
+	}
+}
+
 /* Rejects an invalid conninfo before anything connects: a usage error. */
 void
 conn_check(const struct connopts *o)
 {
 	const char *db = effective_dbname(o), *pw = getenv("PGPASSWORD");
+	const char *port = getenv("PGPORT");
 	PQconninfoOption *opts, *opt;
 	char *msg = NULL;
 
 	if (pw != NULL)
 		add_secret(pw, strlen(pw));
+	if (o->port != NULL && bad_port(o->port))
+		mig_errx(EXIT_USAGE, "invalid port \"%s\" given with -p",
+		    o->port);
+	if (o->port == NULL && port != NULL && bad_port(port))
+		mig_errx(EXIT_USAGE, "invalid port \"%s\" in PGPORT", port);
 	if (db == NULL || !is_conninfo(db))
 		return;
 	find_secrets(db);
@@ -169,6 +194,11 @@ conn_check(const struct connopts *o)
 	for (opt = opts; opt->keyword != NULL; opt++)
 		if (strcmp(opt->keyword, "password") == 0 && opt->val != NULL)
 			add_secret(opt->val, strlen(opt->val));
+	for (opt = opts; opt->keyword != NULL; opt++)
+		if (o->port == NULL && strcmp(opt->keyword, "port") == 0 &&
+		    opt->val != NULL && bad_port(opt->val))
+			mig_errx(EXIT_USAGE, "invalid port \"%s\"%s", opt->val,
+			    o->dbname ? " given with -d" : " in DATABASE_URL");
 	PQconninfoFree(opts);
 }
 

@@ -44,6 +44,7 @@ long long now_ms(void);
 void sleep_ms(long);
 long parse_number(const char *opt, const char *arg, long min, long max);
 void print_version(void);
+int help_option(char **argv);
 int stdin_has_data(void);
 
 /* Set by SIGINT/SIGTERM; the running statement is cancelled on the server. */

@@ -175,6 +175,20 @@ print_version(void)
 	exit(0);
 }
 
+/*
+ * After getopt returned '?': true for -? itself, false for an unknown
+ * option. glibc clears optopt for -? and for an unknown long option alike,
+ * so the argument just read tells them apart.
+ */
+int
+help_option(char **argv)
+{
+	if (optopt == '?')
+		return 1;
+	return optopt == 0 && optind > 0 &&
+	    strncmp(argv[optind - 1], "--", 2) != 0;
+}
+
 /* A list on stdin: not a terminal, and not empty (</dev/null is no list). */
 int
 stdin_has_data(void)
