@@ -174,7 +174,7 @@ apply_notx(PGconn *c, const struct applyopts *ao, const struct table *t,
 		snprintf(ms, sizeof ms, "%lld", now_ms() - start);
 		q = xasprintf("UPDATE %s SET state = 'applied', checksum = $1, "
 		    "up_sql = $2, down_sql = $3, duration_ms = $4, path = $6, "
-		    "applied_at = now() WHERE id = $5", t->qual);
+		    "applied_at = pg_catalog.now() WHERE id = $5", t->qual);
 		exec_ok(c, q, 6, u);
 		free(q);
 	}

@@ -21,6 +21,9 @@ static size_t nsecrets;
 static void
 add_secret(const char *s, size_t n)
 {
+	for (size_t i = 0; i < nsecrets; i++)
+		if (strlen(secrets[i]) == n && strncmp(secrets[i], s, n) == 0)
+			return;
 	if (n > 0 && nsecrets < sizeof secrets / sizeof secrets[0])
 		secrets[nsecrets++] = xstrndup(s, n);
 }
@@ -309,6 +312,9 @@ conn_open(const struct connopts *o, enum connfail *fail, char **errmsg)
 		if (p.revents)
 			st = PQconnectPoll(c);
 	}
+	/* A password from a service file or a password file is one too. */
+	if (PQpass(c) != NULL)
+		add_secret(PQpass(c), strlen(PQpass(c)));
 	if (PQstatus(c) == CONNECTION_OK) {
 		PQsetErrorVerbosity(c, PQERRORS_DEFAULT);
 		*fail = CONN_OK;

@@ -5,7 +5,7 @@
 
 #include "mig.h"
 
-#define UTC_TIME(col) "to_char(" col " AT TIME ZONE 'UTC', " \
+#define UTC_TIME(col) "pg_catalog.to_char(" col " AT TIME ZONE 'UTC', " \
 	"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 static char *
@@ -56,8 +56,9 @@ table_resolve(PGconn *c, struct table *t, const char *settings)
 	struct buf q = { 0 };
 	PGresult *r, *last = NULL;
 
-	buf_printf(&q, "%sSELECT s, to_regclass(format('%%I.%%I', s, '%s')) "
-	    "IS NOT NULL, to_regnamespace(format('%%I', s)) IS NOT NULL FROM "
+	buf_printf(&q, "%sSELECT s, pg_catalog.to_regclass(pg_catalog.format("
+	    "'%%I.%%I', s, '%s')) IS NOT NULL, pg_catalog.to_regnamespace("
+	    "pg_catalog.format('%%I', s)) IS NOT NULL FROM "
 	    "(SELECT coalesce(%s%s%s, pg_catalog.current_schema(), 'public') "
 	    "AS s) x", settings ? settings : "", t->name,
 	    t->schema ? "'" : "", t->schema ? t->schema : "NULL::text",
@@ -128,7 +129,7 @@ table_create(PGconn *c, struct table *t)
 	    "state text NOT NULL DEFAULT 'applied' "
 	    "CHECK (state IN ('applied', 'partial')), "
 	    "statements_done int NOT NULL DEFAULT 0, "
-	    "applied_at timestamptz NOT NULL DEFAULT now(), "
+	    "applied_at timestamptz NOT NULL DEFAULT pg_catalog.now(), "
 	    "duration_ms int NOT NULL DEFAULT 0, "
 	    "applied_by text NOT NULL DEFAULT current_user)", t->qual);
 	exec_ok(c, q, 0, NULL);
@@ -225,7 +226,7 @@ lock_holder(PGconn *c, const struct table *t, long waited)
 	const char *p[1] = { t->lockkey };
 	PGresult *r = exec_params(c, "SELECT a.pid, "
 	    "coalesce(nullif(a.application_name, ''), '?'), "
-	    "coalesce(host(a.client_addr), 'local'), "
+	    "coalesce(pg_catalog.host(a.client_addr), 'local'), "
 	    UTC_TIME("a.backend_start") " FROM pg_catalog.pg_locks l "
 	    "JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid, "
 	    "(SELECT pg_catalog.hashtextextended($1, 0) AS k) k "

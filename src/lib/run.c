@@ -229,9 +229,10 @@ report_lock_holder(PGconn *c)
 {
 	PGresult *r = exec_params(c, "SELECT a.pid, "
 	    "coalesce(nullif(a.application_name, ''), '?'), "
-	    "coalesce(host(a.client_addr), 'local'), a.state, "
-	    "to_char(a.xact_start AT TIME ZONE 'UTC', "
-	    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), left(a.query, 120) "
+	    "coalesce(pg_catalog.host(a.client_addr), 'local'), a.state, "
+	    "pg_catalog.to_char(a.xact_start AT TIME ZONE 'UTC', "
+	    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+	    "pg_catalog.left(a.query, 120) "
 	    "FROM pg_catalog.pg_stat_activity a WHERE a.pid IN ("
 	    "SELECT l.pid FROM pg_catalog.pg_locks l WHERE l.granted AND "
 	    "l.locktype = 'relation' AND l.pid <> pg_catalog.pg_backend_pid() "
