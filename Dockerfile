@@ -40,4 +40,9 @@ WORKDIR /
 USER mig
 LABEL org.opencontainers.image.title="mig" \
       org.opencontainers.image.description="PostgreSQL schema migrations as small Unix tools"
-CMD ["bash", "-o", "pipefail", "-c", "mig-wait && mig-list migrations | mig-apply"]
+# Stopping: run with an init (`docker run --init`, compose `init: true`),
+# which with this variable sends SIGTERM to the whole pipeline; mig-apply
+# then cancels its statement and rolls back, and the trap keeps the shell
+# (and so the container) alive until it has.
+ENV TINI_KILL_PROCESS_GROUP=1
+CMD ["bash", "-o", "pipefail", "-c", "trap 'exit 143' TERM; trap 'exit 130' INT; mig-wait && mig-list migrations | mig-apply"]

@@ -73,8 +73,16 @@ setup_file() {
 		export MIG_IMAGE=$MIG_TEST_DOCKER_IMAGE
 	else
 		export MIG_IMAGE=mig:test
-		docker build --network host -q -t "$MIG_IMAGE" "$REPO" >/dev/null 2>"$BATS_FILE_TMPDIR/build.log" ||
-			{ cat "$BATS_FILE_TMPDIR/build.log" >&2; return 1; }
+		# The build stage gets a name too, so that when a later run
+		# replaces it the old one can be pruned (teardown_file) without
+		# losing the cache of the current one.
+		local target
+		for target in "--target build -t mig:test-build" "-t $MIG_IMAGE"; do
+			# shellcheck disable=SC2086 # target is several words
+			docker build --network host -q --label org.mig.test-image=1 $target "$REPO" \
+				>/dev/null 2>"$BATS_FILE_TMPDIR/build.log" ||
+				{ cat "$BATS_FILE_TMPDIR/build.log" >&2; return 1; }
+		done
 	fi
 	echo "# images ready after $((SECONDS - t0)) s" >&3
 
@@ -119,6 +127,8 @@ teardown_file() {
 	if [[ ${MIG_TEST_DOCKER_KEEP:-0} != 1 ]]; then
 		(cd "$PROJ" && dc --profile migration down -v --remove-orphans) >/dev/null 2>&1 || true
 	fi
+	# Images of earlier runs that this run's builds replaced.
+	docker image prune -f --filter label=org.mig.test-image=1 >/dev/null 2>&1 || true
 	if [[ ${MIG_TEST_ENGINE_STARTED:-0} == 1 && ${MIG_TEST_DOCKER_KEEP:-0} != 1 ]]; then
 		"$REPO/scripts/docker-engine" stop
 	fi
@@ -160,6 +170,11 @@ fresh_db() {
 }
 
 expected() { cat "$BATS_FILE_TMPDIR/expected"; }
+
+# True while some session runs the slow test migration's pg_sleep.
+sleeping_migration() {
+	[[ $(sql -c "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' AND pid <> pg_backend_pid()") != 0 ]]
+}
 
 expected_reversed() { tac "$BATS_FILE_TMPDIR/expected"; }
 
@@ -378,6 +393,27 @@ restart_app() {
 	assert_output "$(expected)"
 	[[ $stderr == *"migrations/9000_broken.sql:2:15: ERROR:"*"(SQLSTATE 42P01)"* ]] ||
 		fail "no file:line:col error in: $stderr"
+	run history_versions
+	assert_output "$(all_versions)"
+}
+
+@test "service: docker stop cancels the running migration; exit 143 and nothing half-applied" {
+	fresh_db
+	printf -- '-- migrate:up\nCREATE TABLE slow_t (id int);\nSELECT pg_sleep(120);\n-- migrate:down\nDROP TABLE slow_t;\n' \
+		>migrations/9000_slow.sql
+	dc --profile migration rm -fsv migrate >/dev/null 2>&1 || true
+	dc --profile migration up -d migrate >/dev/null 2>&1
+	local id
+	id=$(container_of migrate)
+	wait_for 60 sleeping_migration || { rm -f migrations/9000_slow.sql; fail "the slow migration never started"; }
+	docker stop -t 30 "$id" >/dev/null
+	rm -f migrations/9000_slow.sql
+	run docker inspect -f '{{.State.ExitCode}}' "$id"
+	assert_output 143
+	run docker logs "$id"
+	assert_line --partial "SIGTERM"
+	run sql -c "SELECT to_regclass('slow_t') IS NULL"
+	assert_output t
 	run history_versions
 	assert_output "$(all_versions)"
 }
