@@ -113,6 +113,24 @@ mig_mask_secrets() {
 	printf '%s\n' "$text" >"$f"
 }
 
+# A bare `wait` would also wait for bats' own timeout watchdog (a child of
+# the test when BATS_TEST_TIMEOUT is set, as scripts/test sets it) and so
+# hang until the timeout. This one waits for the test's own jobs only.
+wait() {
+	if (($#)); then
+		builtin wait "$@"
+		return
+	fi
+	local p pids=()
+	for p in $(jobs -p); do
+		[[ $p == "${BATS_killer_pid:-}" ]] || pids+=("$p")
+	done
+	if ((${#pids[@]})); then
+		builtin wait "${pids[@]}" || true
+	fi
+	return 0
+}
+
 # ---- database helpers ---------------------------------------------------
 
 # psql as the superuser, over the server's unix socket, on the test's
