@@ -52,54 +52,74 @@ is_blank(const char *s)
 	return *s == '\0' || *s == '#';
 }
 
+/*
+ * One list line, read in place: 0 for a blank or comment line, 1 with *mn
+ * and *path filled, -1 with *err saying what is wrong (the caller adds where).
+ */
+int
+list_line_parse(char *line, struct migname *mn, char **path, char **err)
+{
+	const char *why = "it does not end in .sql";
+	char *version = NULL, *name = NULL, *tab;
+	size_t len = strlen(line);
+
+	memset(mn, 0, sizeof *mn);
+	*err = NULL;
+	if (len > 0 && line[len - 1] == '\n')
+		line[--len] = '\0';
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	if (is_blank(line))
+		return 0;
+	*path = line;
+	if ((tab = strchr(line, '\t')) != NULL) {
+		version = line;
+		*tab = '\0';
+		name = tab + 1;
+		if ((tab = strchr(name, '\t')) == NULL) {
+			*err = xstrdup("expected VERSION<TAB>NAME<TAB>PATH or "
+			    "a path");
+			return -1;
+		}
+		*tab = '\0';
+		*path = tab + 1;
+	}
+	if (**path == '\0')
+		*err = xstrdup("the path is empty");
+	else if (migname_parse(base_name(*path), mn, &why) != 1)
+		*err = xasprintf("%s: not a migration file name: %s", *path,
+		    why);
+	else if (mn->kind == MIG_DOWN)
+		*err = xasprintf("%s: list the .up.sql of a pair, not its "
+		    ".down.sql", *path);
+	else if (version != NULL && (strcmp(version, mn->version) != 0 ||
+	    strcmp(name, mn->name) != 0))
+		*err = xasprintf("%s<TAB>%s disagrees with the file name %s "
+		    "(expected %s<TAB>%s)", version, name, base_name(*path),
+		    mn->version, mn->name);
+	if (*err == NULL)
+		return 1;
+	migname_free(mn);
+	return -1;
+}
+
 void
 list_read(FILE *fp, const char *what, struct miglist *l)
 {
-	char *line = NULL, *path, *version = NULL, *name = NULL;
+	char *line = NULL, *path, *err;
 	size_t cap = 0, lineno = 0;
-	ssize_t len;
 
-	while ((len = getline(&line, &cap, fp)) != -1) {
+	while (getline(&line, &cap, fp) != -1) {
 		struct migname mn;
-		const char *why = "it does not end in .sql";
-		char *tab;
 		struct mig *m;
 
 		lineno++;
-		if (len > 0 && line[len - 1] == '\n')
-			line[--len] = '\0';
-		if (len > 0 && line[len - 1] == '\r')
-			line[--len] = '\0';
-		if (is_blank(line))
+		switch (list_line_parse(line, &mn, &path, &err)) {
+		case 0:
 			continue;
-		path = line;
-		version = name = NULL;
-		if ((tab = strchr(line, '\t')) != NULL) {
-			version = line;
-			*tab = '\0';
-			name = tab + 1;
-			if ((tab = strchr(name, '\t')) == NULL)
-				mig_errx(EXIT_DATA, "%s:%zu: expected "
-				    "VERSION<TAB>NAME<TAB>PATH or a path",
-				    what, lineno);
-			*tab = '\0';
-			path = tab + 1;
+		case -1:
+			mig_errx(EXIT_DATA, "%s:%zu: %s", what, lineno, err);
 		}
-		if (*path == '\0')
-			mig_errx(EXIT_DATA, "%s:%zu: the path is empty",
-			    what, lineno);
-		if (migname_parse(base_name(path), &mn, &why) != 1)
-			mig_errx(EXIT_DATA, "%s:%zu: %s: not a migration file "
-			    "name: %s", what, lineno, path, why);
-		if (mn.kind == MIG_DOWN)
-			mig_errx(EXIT_DATA, "%s:%zu: %s: list the .up.sql of a "
-			    "pair, not its .down.sql", what, lineno, path);
-		if (version != NULL && (strcmp(version, mn.version) != 0 ||
-		    strcmp(name, mn.name) != 0))
-			mig_errx(EXIT_DATA, "%s:%zu: %s<TAB>%s disagrees with "
-			    "the file name %s (expected %s<TAB>%s)", what,
-			    lineno, version, name, base_name(path),
-			    mn.version, mn.name);
 		if (access(path, F_OK) == -1)
 			mig_errx(EXIT_NOINPUT, "%s:%zu: %s: %s", what, lineno,
 			    path, strerror(errno));

@@ -4,6 +4,9 @@
  * pair whose files may open with a marker carrying options.
  */
 #include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -42,6 +45,27 @@ word_is(const char **s, const char *end, const char *w)
 }
 
 /* What a line marks, and its transaction:false option. */
+/*
+ * A parse error unwinds to migfile_parse, so a caller that must go on (the
+ * fuzzer) gets the message back and every section built so far is freed.
+ */
+static jmp_buf *unwind;
+static char *parse_error;
+
+static void bad(const char *, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+static void
+bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&parse_error, fmt, ap) < 0)
+		parse_error = NULL;
+	va_end(ap);
+	longjmp(*unwind, 1);
+}
+
 static enum marker
 marker(const char *path, const struct line *l, int *notx)
 {
@@ -65,12 +89,12 @@ marker(const char *path, const struct line *l, int *notx)
 		    word_is(&s, end, "transaction")))
 			m = M_NOTX;
 		else
-			mig_errx(EXIT_DATA, "%s:%d: unknown goose annotation "
+			bad("%s:%d: unknown goose annotation "
 			    "'%.*s' (known: Up, Down, NO TRANSACTION, "
 			    "StatementBegin, StatementEnd)", path, l->no,
 			    (int)l->len, l->s);
 		if (skip_ws(s, end) != end)
-			mig_errx(EXIT_DATA, "%s:%d: unexpected text after the "
+			bad("%s:%d: unexpected text after the "
 			    "goose annotation", path, l->no);
 		return m;
 	}
@@ -82,7 +106,7 @@ marker(const char *path, const struct line *l, int *notx)
 	else if (word_is(&s, end, "down"))
 		m = M_DOWN;
 	else
-		mig_errx(EXIT_DATA, "%s:%d: unknown marker '%.*s' (use "
+		bad("%s:%d: unknown marker '%.*s' (use "
 		    "'-- migrate:up' or '-- migrate:down')", path, l->no,
 		    (int)l->len, l->s);
 	for (s = skip_ws(s, end); s < end; s = skip_ws(s, end)) {
@@ -95,7 +119,7 @@ marker(const char *path, const struct line *l, int *notx)
 		else if (s - o == 16 && strncmp(o, "transaction:true", 16) == 0)
 			*notx = 0;
 		else
-			mig_errx(EXIT_DATA, "%s:%d: unknown option '%.*s' "
+			bad("%s:%d: unknown option '%.*s' "
 			    "(known: transaction:false)", path, l->no,
 			    (int)(s - o), o);
 	}
@@ -201,7 +225,7 @@ parse_single(const char *path, const char *text, size_t len,
 		}
 		if (more && m != M_UP && m != M_DOWN) {
 			if (cur == NULL && !only_comments(&l, &nest))
-				mig_errx(EXIT_DATA, "%s:%d: SQL before the first "
+				bad("%s:%d: SQL before the first "
 				    "marker; start the file with "
 				    "'-- migrate:up'", path, l.no);
 			continue;
@@ -212,10 +236,10 @@ parse_single(const char *path, const char *text, size_t len,
 		if (!more)
 			break;
 		if (m == M_UP && line_up)
-			mig_errx(EXIT_DATA, "%s:%d: a second up marker (the "
+			bad("%s:%d: a second up marker (the "
 			    "first is on line %d)", path, l.no, line_up);
 		if (m == M_DOWN && line_down)
-			mig_errx(EXIT_DATA, "%s:%d: a second down marker (the "
+			bad("%s:%d: a second down marker (the "
 			    "first is on line %d)", path, l.no, line_down);
 		*(m == M_UP ? &line_up : &line_down) = l.no;
 		cur = m == M_UP ? &f->up : &f->down;
@@ -224,7 +248,7 @@ parse_single(const char *path, const char *text, size_t len,
 		from = pos;
 	}
 	if (!line_up)
-		mig_errx(EXIT_DATA, "%s:1: no up section; add a "
+		bad("%s:1: no up section; add a "
 		    "'-- migrate:up' line before its SQL", path);
 	f->up.notx |= notx_all;
 	f->down.notx |= notx_all;
@@ -251,7 +275,7 @@ parse_half(const char *path, const char *text, size_t len, enum marker want,
 			continue;
 		}
 		if (!header || (m != want && m != M_NOTX))
-			mig_errx(EXIT_DATA, "%s:%d: %s", path, l.no, header ?
+			bad("%s:%d: %s", path, l.no, header ?
 			    "this marker belongs in the other file of the pair" :
 			    "a marker after SQL; in a pair, markers may only "
 			    "open the file");
@@ -268,25 +292,54 @@ checksum_hex(const char *s, size_t n, char out[65])
 	SHA256Data((const uint8_t *)s, n, out);
 }
 
+char *
+migfile_parse(const char *path, const char *text, size_t len,
+    enum migkind kind, struct migfile *f)
+{
+	jmp_buf jb;
+
+	if (setjmp(jb)) {
+		unwind = NULL;
+		return parse_error ? parse_error : xstrdup("out of memory");
+	}
+	unwind = &jb;
+	if (kind == MIG_SINGLE)
+		parse_single(path, text, len, f);
+	else if (kind == MIG_UP)
+		parse_half(path, text, len, M_UP, &f->up);
+	else
+		parse_half(path, text, len, M_DOWN, &f->down);
+	unwind = NULL;
+	return NULL;
+}
+
+static void
+load_part(const char *path, enum migkind kind, struct migfile *f)
+{
+	size_t len;
+	char *text = load_text(path, &len), *err;
+
+	err = migfile_parse(path, text, len, kind, f);
+	free(text);
+	if (err != NULL) {
+		migfile_free(f);
+		mig_errx(EXIT_DATA, "%s", err);
+	}
+}
+
 int
 migfile_load(const struct mig *m, struct migfile *f)
 {
-	size_t len;
-	char *text;
+	size_t n = strlen(m->path);
 
 	memset(f, 0, sizeof *f);
-	text = load_text(m->path, &len);
-	if (m->down_path == NULL && strcmp(m->path + strlen(m->path) - 7,
-	    ".up.sql") != 0)
-		parse_single(m->path, text, len, f);
+	if (m->down_path == NULL && (n < 7 ||
+	    strcmp(m->path + n - 7, ".up.sql") != 0))
+		load_part(m->path, MIG_SINGLE, f);
 	else
-		parse_half(m->path, text, len, M_UP, &f->up);
-	free(text);
-	if (m->down_path != NULL) {
-		text = load_text(m->down_path, &len);
-		parse_half(m->down_path, text, len, M_DOWN, &f->down);
-		free(text);
-	}
+		load_part(m->path, MIG_UP, f);
+	if (m->down_path != NULL)
+		load_part(m->down_path, MIG_DOWN, f);
 	checksum_hex(f->up.sql, f->up.len, f->checksum);
 	return 0;
 }

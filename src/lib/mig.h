@@ -81,6 +81,7 @@ struct miglist {
 	struct mig *v;
 	size_t n, cap;
 };
+int list_line_parse(char *line, struct migname *, char **path, char **err);
 void list_read(FILE *, const char *what, struct miglist *);
 void list_scan(const char *dir, struct miglist *);
 void list_sort_check(struct miglist *, int from_files);
@@ -110,6 +111,8 @@ struct migfile {
 	char checksum[65];	/* hex SHA-256 of the up section */
 };
 int migfile_load(const struct mig *, struct migfile *);
+char *migfile_parse(const char *path, const char *text, size_t len,
+    enum migkind, struct migfile *);
 void migfile_free(struct migfile *);
 void checksum_hex(const char *, size_t, char out[65]);
 /* The down SQL as stored: its options survive a revert from history. */
