@@ -228,6 +228,26 @@ schema_of() {
 	assert_failure
 }
 
+@test "mig-import alembic: a revision whose downgrade raises becomes an irreversible migration" {
+	mkdir -p project/versions
+	cp "$REPO"/test/fixtures/alembic/{alembic.ini,env.py,script.py.mako} project/
+	cp "$REPO"/test/fixtures/alembic/versions/{3f1c2a9b7d01,8b42e0c1d5a2,c7d9a3e2f410}_*.py project/versions/
+	sed -i 's/^def downgrade() -> None:$/&\n    raise NotImplementedError("one way")/' project/versions/8b42e0c1d5a2_*.py
+
+	run --separate-stderr "$IMPORT" alembic -c project/alembic.ini
+	assert_success
+	[[ $stderr == *'revision 8b42e0c1d5a2 has no offline downgrade; its migration is irreversible'* ]]
+	run grep -c '^-- migrate:down' migrations/0001_create_users_table.sql migrations/0002_create_profiles_with_an_account_status_enum.sql migrations/0003_add_display_name_to_users.sql
+	assert_output - <<-EOF
+		migrations/0001_create_users_table.sql:1
+		migrations/0002_create_profiles_with_an_account_status_enum.sql:0
+		migrations/0003_add_display_name_to_users.sql:1
+	EOF
+	run bash -c 'mig-list | mig-apply -q && mig-revert -q --all </dev/null'
+	assert_failure 65
+	assert_output --partial 'irreversible'
+}
+
 # ---- dbmate ------------------------------------------------------------------
 
 # Three dbmate migrations, applied by dbmate itself when it is installed
