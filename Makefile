@@ -48,6 +48,25 @@ build/san/%.o: src/lib/%.c $(LIBHDR)
 	@mkdir -p build/san
 	$(CC) $(WARN) $(CPPFLAGS) $(SANFLAGS) -c -o $@ $<
 
+# `make fuzz` runs each libFuzzer target for FUZZ_SECONDS, growing a work
+# corpus in build/fuzz/ from the seeds in fuzz/corpus/.
+FUZZ_SECONDS ?= 60
+FUZZERS = split file list
+FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+fuzz: $(FUZZERS:%=build/fuzz/fuzz-%)
+	for f in $(FUZZERS); do \
+		mkdir -p build/fuzz/corpus-$$f && \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		build/fuzz/fuzz-$$f -max_total_time=$(FUZZ_SECONDS) \
+		    -print_final_stats=1 build/fuzz/corpus-$$f fuzz/corpus/$$f \
+		    || exit 1; \
+	done
+
+build/fuzz/fuzz-%: fuzz/fuzz-%.c $(LIBSRC) $(LIBHDR)
+	@mkdir -p build/fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -o $@ $< $(LIBSRC) $(LDFLAGS) $(LDLIBS)
+
 check: all
 	scripts/test
 
@@ -75,4 +94,4 @@ clean:
 	rm -rf bin build
 
 .PRECIOUS: build/%.o build/san/%.o
-.PHONY: all san check bench stress install uninstall clean
+.PHONY: all san fuzz check bench stress install uninstall clean

@@ -1,0 +1,2 @@
+CREATE FUNCTION f() RETURNS int AS $fn$ BEGIN RETURN 1; END $fn$ LANGUAGE plpgsql;
+SELECT $$a;$$;

@@ -1,0 +1,3 @@
+-- c;
+/* a /* nested; */ b; */ SELECT 1;
+CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 2 END; END;

@@ -1,0 +1,1 @@
+SELECT 'a;b', E'it\'s;', "we;ird";
