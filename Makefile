@@ -67,6 +67,10 @@ build/fuzz/fuzz-%: fuzz/fuzz-%.c $(LIBSRC) $(LIBHDR)
 	@mkdir -p build/fuzz
 	clang $(CPPFLAGS) $(FUZZFLAGS) -o $@ $< $(LIBSRC) $(LDFLAGS) $(LDLIBS)
 
+# A helper for the splitter's property test (test/split-property.bats).
+build/splitcount: fuzz/splitcount.c build/libmig.a
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libmig.a $(LDFLAGS) $(LDLIBS)
+
 check: all
 	scripts/test
 
