@@ -48,7 +48,10 @@ table_parse(const char *arg, struct table *t)
 
 /*
  * One round trip: the session settings, then the schema an unqualified name
- * resolves to now, so a later search_path cannot redirect the table.
+ * resolves to now, so a later search_path cannot redirect the table. An
+ * existing table in the search_path wins over creating one, and one owned
+ * by the connecting user wins over a look-alike someone else put in a
+ * schema ahead of it.
  */
 void
 table_resolve(PGconn *c, struct table *t, const char *settings)
@@ -59,10 +62,17 @@ table_resolve(PGconn *c, struct table *t, const char *settings)
 	buf_printf(&q, "%sSELECT s, pg_catalog.to_regclass(pg_catalog.format("
 	    "'%%I.%%I', s, '%s')) IS NOT NULL, pg_catalog.to_regnamespace("
 	    "pg_catalog.format('%%I', s)) IS NOT NULL FROM "
-	    "(SELECT coalesce(%s%s%s, pg_catalog.current_schema(), 'public') "
-	    "AS s) x", settings ? settings : "", t->name,
+	    "(SELECT coalesce(%s%s%s, (SELECT n.nspname::text FROM "
+	    "pg_catalog.unnest(pg_catalog.current_schemas(false)) WITH "
+	    "ORDINALITY p(nsp, i) JOIN pg_catalog.pg_namespace n ON "
+	    "n.nspname = p.nsp JOIN pg_catalog.pg_class c ON c.relnamespace = "
+	    "n.oid AND c.relname = '%s' AND c.relkind IN ('r', 'p') ORDER BY "
+	    "c.relowner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE "
+	    "r.rolname = CURRENT_USER) DESC, p.i LIMIT 1), "
+	    "pg_catalog.current_schema(), 'public') AS s) x",
+	    settings ? settings : "", t->name,
 	    t->schema ? "'" : "", t->schema ? t->schema : "NULL::text",
-	    t->schema ? "'" : "");
+	    t->schema ? "'" : "", t->name);
 	if (!PQsendQuery(c, q.s))
 		pq_fail(c, "cannot query");
 	while ((r = PQgetResult(c)) != NULL) {
