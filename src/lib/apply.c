@@ -80,11 +80,16 @@ make_plan(const struct applyopts *ao, const struct miglist *l,
 }
 
 static void
-print_applied(const struct mig *m, long long ms, int quiet)
+print_applied(const struct mig *m, long long ms, int quiet, int marked)
 {
 	list_print(stdout, m, NULL);
 	fflush(stdout);
-	if (!quiet)
+	if (quiet)
+		return;
+	if (marked)
+		mig_warnx("recorded %s %s as applied without running it",
+		    m->version, m->name);
+	else
 		mig_warnx("applied %s %s (%lld ms)", m->version, m->name, ms);
 }
 
@@ -293,12 +298,12 @@ apply_run(const struct connopts *co, const struct applyopts *ao,
 			}
 			if (!ao->single)
 				print_applied(m, now_ms() - start,
-				    ao->run.quiet);
+				    ao->run.quiet, ao->mark_only);
 		}
 		if (ao->single) {
 			exec_ok(c, "COMMIT", 0, NULL);
 			for (i = 0; i < p.n; i++)
-				print_applied(&l->v[p.todo[i]], 0, 1);
+				print_applied(&l->v[p.todo[i]], 0, 1, 0);
 			if (!ao->run.quiet)
 				mig_warnx("applied %zu migration(s) in one "
 				    "transaction", p.n);
