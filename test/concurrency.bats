@@ -132,7 +132,7 @@ CREATE INDEX CONCURRENTLY big_id2_idx ON big ((id + 1));'
 	start=$(date +%s%N)
 	mig-apply --lock-wait 7 <list >out 2>err &
 	local job=$! i found=
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < 400; i++)); do
 		if grep -q "pid $HOLDER_PID" err; then
 			found=$((($(date +%s%N) - start) / 1000000))
 			break
@@ -144,12 +144,13 @@ CREATE INDEX CONCURRENTLY big_id2_idx ON big ((id + 1));'
 	local took=$((($(date +%s%N) - start) / 1000000))
 	cat err
 	echo "holder named after ${found:-never} ms, exit $st after $took ms"
-	# The first report comes after 5 s of waiting, before the 7 s bound
-	# gives up (the wait starts once connected, hence the slack).
+	# The first report comes after 5 s of waiting, and before the 7 s
+	# bound gives up (the grep below checks the order; wall-clock bounds
+	# stay loose, as a loaded machine may start the tool late).
 	[[ -n $found ]]
-	((found >= 4900 && found < 8000))
+	((found >= 4900))
 	[[ $st == 75 ]]
-	((took >= 7000 && took <= 12000))
+	((took >= 7000 && took <= 20000))
 	run grep -n -m1 -e 'held by pid' -e 'gave up' err
 	assert_output --regexp '^1:.*held by pid'
 
