@@ -353,7 +353,7 @@ pending	0003	tags"
 	wait "$holder" 2>/dev/null || true
 	assert_success
 	assert_output --regexp "^0001	users	$TS_RE\$"
-	((took < 3))
+	((took < 8))
 	run --separate-stderr timeout 10 bash -c 'mig-list | mig-current --status'
 	assert_success
 }
