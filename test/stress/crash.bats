@@ -24,9 +24,9 @@ write_batch() {
 		if ((i % 3 == 0)); then
 			cat >"$dir/$(printf '%03d' "$i")_notx_$i.sql" <<-EOF
 				-- migrate:up transaction:false
-				CREATE TABLE IF NOT EXISTS s$k.n${i}_1 AS SELECT 1 AS id FROM pg_sleep(0.02);
+				CREATE TABLE IF NOT EXISTS s$k.n${i}_1 AS SELECT 1 AS id FROM pg_sleep(0.05);
 				CREATE INDEX CONCURRENTLY IF NOT EXISTS n${i}_2 ON s$k.n${i}_1 (id);
-				CREATE TABLE IF NOT EXISTS s$k.n${i}_3 AS SELECT 3 AS id FROM pg_sleep(0.02);
+				CREATE TABLE IF NOT EXISTS s$k.n${i}_3 AS SELECT 3 AS id FROM pg_sleep(0.05);
 				CREATE INDEX CONCURRENTLY IF NOT EXISTS n${i}_4 ON s$k.n${i}_3 (id);
 				-- migrate:down transaction:false
 				DROP TABLE IF EXISTS s$k.n${i}_3, s$k.n${i}_1;
@@ -36,7 +36,7 @@ write_batch() {
 				-- migrate:up
 				CREATE TABLE s$k.a$i (id int PRIMARY KEY);
 				INSERT INTO s$k.a$i SELECT generate_series(1, 100);
-				SELECT pg_sleep(0.02);
+				SELECT pg_sleep(0.05);
 				CREATE TABLE s$k.b$i (id int REFERENCES s$k.a$i);
 				-- migrate:down
 				DROP TABLE s$k.b$i, s$k.a$i;
@@ -150,22 +150,42 @@ check_trial() {
 
 	# Trial 0 runs to the end: it checks the checker and times the batch.
 	write_batch 0
-	local t0 batch_ms
+	local t0 batch_ms mig_ms
 	t0=$(date +%s%N)
 	run --separate-stderr mig-apply --table s0.hist < <(mig-list m0)
 	assert_success
 	batch_ms=$((($(date +%s%N) - t0) / 1000000))
+	# The migrations' own time, from the "applied V NAME (N ms)" lines.
+	mig_ms=$(sed -n 's/.*applied .* (\([0-9]*\) ms)$/\1/p' <<<"$stderr" | awk '{ s += $1 } END { print int(s / NR) + 1 }')
 	check_trial 0 final
 
-	local k delay st none=0 all=0 mid=0 partials=0 dropped=0
+	local k delay st none=0 all=0 mid=0 partials=0 dropped=0 after lines
+	# Sleeping is a read from a FIFO that never has data: no fork, so the
+	# kill lands when chosen even on a loaded machine.
+	mkfifo idle
+	local idle
+	exec {idle}<>idle
+	nap() { read -r -t "$1" -u "$idle" _ || true; }
 	for ((k = 1; k <= trials; k++)); do
 		write_batch "$k"
 		mig-list "m$k" >"list.$k"
-		# Anywhere from before the connection to just after the end.
-		delay=$((RANDOM % (batch_ms + batch_ms / 5 + 1)))
-		mig-apply -q --table "s$k.hist" <"list.$k" >"out.$k" 2>"err.$k" &
+		: >"err.$k"
+		mig-apply --table "s$k.hist" <"list.$k" >"out.$k" 2>"err.$k" &
 		local job=$!
-		sleep "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))"
+		# Anywhere: before the connection, or inside any migration, the
+		# one after the AFTER-th committed (each prints a line on stderr).
+		after=$((RANDOM % (MIGS + 1)))
+		if ((after == 0)); then
+			delay=$((RANDOM % (batch_ms + 1)))
+		else
+			while kill -0 "$job" 2>/dev/null; do
+				mapfile -t lines <"err.$k"
+				((${#lines[@]} >= after)) && break
+				nap 0.005
+			done
+			delay=$((RANDOM % (mig_ms * 2 + 1)))
+		fi
+		nap "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))"
 		kill -9 "$job" 2>/dev/null || true
 		st=0
 		wait "$job" || st=$?
@@ -208,5 +228,5 @@ check_trial() {
 		fi
 		check_trial "$k" final
 	done
-	echo "# $trials kills over a ${batch_ms} ms batch: $none before anything, $mid mid-batch ($partials left a partial row, $dropped an invalid index), $all after the end; every rerun completed" >&3
+	echo "# $trials kills over a ${batch_ms} ms batch (${mig_ms} ms a migration): $none before anything, $mid mid-batch ($partials left a partial row, $dropped an invalid index), $all after the end; every rerun completed" >&3
 }

@@ -101,7 +101,7 @@ CREATE INDEX ON rv_$k (id);" "DROP TABLE rv_$k;"
 	local end=$((SECONDS + secs))
 	(
 		n=0
-		while ((SECONDS < end)); do
+		while ((SECONDS < end || n < 3)); do
 			st=0
 			mig-apply -q <list >>out.apply 2>>err.apply || st=$?
 			((st == 0)) || echo "mig-apply exited $st" >>bad
@@ -112,7 +112,7 @@ CREATE INDEX ON rv_$k (id);" "DROP TABLE rv_$k;"
 	local applier=$!
 	(
 		n=0
-		while ((SECONDS < end)); do
+		while ((SECONDS < end || n < 3)); do
 			st=0
 			# Down SQL from the files half the time, else from the history.
 			if ((RANDOM % 2)); then
@@ -127,8 +127,10 @@ CREATE INDEX ON rv_$k (id);" "DROP TABLE rv_$k;"
 	) &
 	local reverter=$!
 
+	# Checks for as long as either loop runs (each makes at least 3 runs,
+	# however slow the machine).
 	local checks=0 c
-	while ((SECONDS < end)); do
+	while kill -0 "$applier" 2>/dev/null || kill -0 "$reverter" 2>/dev/null || ((checks < 3)); do
 		c=$(psql_admin <<<"$CHECK_UNDER_LOCK")
 		if [[ $c != 0 ]]; then
 			echo "check $checks: history and schema disagree: $c"
