@@ -31,6 +31,8 @@ CREATE TABLE long_b (id int);" 'DROP TABLE long_b, long_a;'
 	run grep -c '^[0-9]* exit 0$' stamped
 	assert_output 1
 	sed -i '/^[0-9]* exit [0-9]*$/d' stamped
+	# A sleep of exactly a multiple of 5 s may or may not get its last line.
+	sed -i "/still running ($secs s)\$/d" stamped
 
 	run cat out
 	assert_output $'0001\tfirst\tmigrations/0001_first.sql\n0002\tlong\tmigrations/0002_long.sql'
