@@ -10,6 +10,8 @@ WARN = -std=c11 -Wall -Wextra -Werror
 PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I$$(pg_config --includedir))
 PQ_LIBS := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 CPPFLAGS += -D_DEFAULT_SOURCE -D_GNU_SOURCE $(PQ_CFLAGS)
+# --as-needed: mig-list and mig-new never load libpq and all it pulls in.
+LDFLAGS += -Wl,--as-needed
 LDLIBS += $(PQ_LIBS) -lbsd -lmd
 
 TOOLS = mig-list mig-current mig-apply mig-revert mig-new mig-wait

@@ -15,19 +15,6 @@
 
 #include "mig.h"
 
-static char *secrets[8];
-static size_t nsecrets;
-
-static void
-add_secret(const char *s, size_t n)
-{
-	for (size_t i = 0; i < nsecrets; i++)
-		if (strlen(secrets[i]) == n && strncmp(secrets[i], s, n) == 0)
-			return;
-	if (n > 0 && nsecrets < sizeof secrets / sizeof secrets[0])
-		secrets[nsecrets++] = xstrndup(s, n);
-}
-
 /* The password part of a URI or key=value string, even one libpq rejects. */
 static void
 find_secrets(const char *ci)
@@ -39,7 +26,7 @@ find_secrets(const char *ci)
 		at = p + strcspn(p, "@/?");
 		colon = memchr(p, ':', (size_t)(at - p));
 		if (*at == '@' && colon != NULL)
-			add_secret(colon + 1, (size_t)(at - colon - 1));
+			secret_add(colon + 1, (size_t)(at - colon - 1));
 	}
 	for (p = ci; (p = strstr(p, "password")) != NULL; p++) {
 		const char *v = p + 8;
@@ -51,69 +38,10 @@ find_secrets(const char *ci)
 		v += strspn(v, " \t");
 		if (*v == '\'') {
 			const char *e = strchr(v + 1, '\'');
-			add_secret(v + 1, e ? (size_t)(e - v - 1) : strlen(v + 1));
+			secret_add(v + 1, e ? (size_t)(e - v - 1) : strlen(v + 1));
 		} else
-			add_secret(v, strcspn(v, " \t&"));
+			secret_add(v, strcspn(v, " \t&"));
 	}
-}
-
-char *
-mask_secrets(const char *msg)
-{
-	struct buf b = { 0 };
-	const char *p = msg;
-
-	buf_add(&b, "", 0);
-	while (*p) {
-		size_t i, best = 0;
-
-		for (i = 0; i < nsecrets; i++) {
-			size_t n = strlen(secrets[i]);
-			if (n > best && strncmp(p, secrets[i], n) == 0)
-				best = n;
-		}
-		if (best) {
-			buf_addstr(&b, "***");
-			p += best;
-		} else
-			buf_add(&b, p++, 1);
-	}
-	return b.s;
-}
-
-static void
-vmessage(const char *fmt, va_list ap)
-{
-	char *s, *m;
-
-	if (vasprintf(&s, fmt, ap) < 0)
-		err(EXIT_UNAVAILABLE, "vasprintf");
-	m = mask_secrets(s);
-	fflush(stdout);
-	fprintf(stderr, "%s: %s\n", getprogname(), m);
-	free(s);
-	free(m);
-}
-
-void
-mig_warnx(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vmessage(fmt, ap);
-	va_end(ap);
-}
-
-void
-mig_errx(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vmessage(fmt, ap);
-	va_end(ap);
-	exit(code);
 }
 
 int
@@ -176,7 +104,7 @@ conn_check(const struct connopts *o)
 	char *msg = NULL;
 
 	if (pw != NULL)
-		add_secret(pw, strlen(pw));
+		secret_add(pw, strlen(pw));
 	if (o->port != NULL && bad_port(o->port))
 		mig_errx(EXIT_USAGE, "invalid port \"%s\" given with -p",
 		    o->port);
@@ -196,7 +124,7 @@ conn_check(const struct connopts *o)
 	}
 	for (opt = opts; opt->keyword != NULL; opt++)
 		if (strcmp(opt->keyword, "password") == 0 && opt->val != NULL)
-			add_secret(opt->val, strlen(opt->val));
+			secret_add(opt->val, strlen(opt->val));
 	for (opt = opts; opt->keyword != NULL; opt++)
 		if (o->port == NULL && strcmp(opt->keyword, "port") == 0 &&
 		    opt->val != NULL && bad_port(opt->val))
@@ -314,7 +242,7 @@ conn_open(const struct connopts *o, enum connfail *fail, char **errmsg)
 	}
 	/* A password from a service file or a password file is one too. */
 	if (PQpass(c) != NULL)
-		add_secret(PQpass(c), strlen(PQpass(c)));
+		secret_add(PQpass(c), strlen(PQpass(c)));
 	if (PQstatus(c) == CONNECTION_OK) {
 		PQsetErrorVerbosity(c, PQERRORS_DEFAULT);
 		*fail = CONN_OK;

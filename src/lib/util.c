@@ -272,3 +272,79 @@ json_str(FILE *fp, const char *s)
 	}
 	fputc('"', fp);
 }
+
+static char *secrets[8];
+static size_t nsecrets;
+
+/*
+ * Passwords seen in the connection settings; every message passes through
+ * mask_secrets, so none is ever printed.
+ */
+void
+secret_add(const char *s, size_t n)
+{
+	for (size_t i = 0; i < nsecrets; i++)
+		if (strlen(secrets[i]) == n && strncmp(secrets[i], s, n) == 0)
+			return;
+	if (n > 0 && nsecrets < sizeof secrets / sizeof secrets[0])
+		secrets[nsecrets++] = xstrndup(s, n);
+}
+
+char *
+mask_secrets(const char *msg)
+{
+	struct buf b = { 0 };
+	const char *p = msg;
+
+	buf_add(&b, "", 0);
+	while (*p) {
+		size_t i, best = 0;
+
+		for (i = 0; i < nsecrets; i++) {
+			size_t n = strlen(secrets[i]);
+			if (n > best && strncmp(p, secrets[i], n) == 0)
+				best = n;
+		}
+		if (best) {
+			buf_addstr(&b, "***");
+			p += best;
+		} else
+			buf_add(&b, p++, 1);
+	}
+	return b.s;
+}
+
+static void
+vmessage(const char *fmt, va_list ap)
+{
+	char *s, *m;
+
+	if (vasprintf(&s, fmt, ap) < 0)
+		err(EXIT_UNAVAILABLE, "vasprintf");
+	m = mask_secrets(s);
+	fflush(stdout);
+	fprintf(stderr, "%s: %s\n", getprogname(), m);
+	free(s);
+	free(m);
+}
+
+void
+mig_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+}
+
+void
+mig_errx(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+	exit(code);
+}
