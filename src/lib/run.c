@@ -288,6 +288,16 @@ retry_delay(int attempt)
 	return 500L << (attempt < 5 ? attempt : 5);
 }
 
+/* Says a migration met lock_timeout, then backs off before the next try. */
+static void
+lock_retry(const struct runopts *ro, const struct step *s, int attempt)
+{
+	if (!ro->quiet)
+		mig_warnx("%s: lock_timeout (%ld ms) reached; retry %d of %ld",
+		    s->label, ro->lock_timeout, attempt + 1, ro->lock_retries);
+	sleep_ms(retry_delay(attempt));
+}
+
 /* COMMIT, sent only now that every result of the migration is back. */
 static PGresult *
 commit(PGconn *c, const struct step *s, struct wait *w)
@@ -406,13 +416,8 @@ run_tx(PGconn *c, const struct runopts *ro, const struct step *s)
 			return RUN_INTERRUPTED;
 		}
 		if (is_lock_timeout(err) && attempt < ro->lock_retries) {
-			if (!ro->quiet)
-				mig_warnx("%s: lock_timeout (%ld ms) reached; "
-				    "retry %d of %ld", s->label,
-				    ro->lock_timeout, attempt + 1,
-				    ro->lock_retries);
 			PQclear(err);
-			sleep_ms(retry_delay(attempt));
+			lock_retry(ro, s, attempt);
 			continue;
 		}
 		report(s->sec, at, err);
@@ -458,13 +463,8 @@ run_notx(PGconn *c, const struct runopts *ro, const struct step *s,
 			if (r == NULL || mig_signal ||
 			    !is_lock_timeout(r) || attempt >= ro->lock_retries)
 				break;
-			if (!ro->quiet)
-				mig_warnx("%s: lock_timeout (%ld ms) reached; "
-				    "retry %d of %ld", s->label,
-				    ro->lock_timeout, attempt + 1,
-				    ro->lock_retries);
 			PQclear(r);
-			sleep_ms(retry_delay(attempt));
+			lock_retry(ro, s, attempt);
 		}
 		free(q);
 		if (r != NULL) {
