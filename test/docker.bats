@@ -92,6 +92,10 @@ setup_file() {
 	cp "$REPO/justfile" "$REPO/mig.just" "$REPO/docker-compose.yml" "$REPO/docker-compose.override.yml" "$PROJ/"
 	cp "$REPO/test/docker/compose.host.yml" "$PROJ/test/docker/"
 	cp -r "$REPO/migrations" "$PROJ/migrations"
+	# The tools as built now (the recipes put the project's bin/ first on
+	# PATH), so a rebuild in the checkout meanwhile does not reach them.
+	mkdir "$PROJ/bin"
+	cp "$MIG_BIN"/mig-* "$PROJ/bin/"
 
 	export COMPOSE_PROJECT_NAME=migtest$$
 	export COMPOSE_FILE=$PROJ/docker-compose.yml:$PROJ/test/docker/compose.host.yml
@@ -118,13 +122,13 @@ setup_file() {
 		{ cat "$BATS_FILE_TMPDIR/db-up.log" >&2; return 1; }
 	"$JUST" db-stack-up >"$BATS_FILE_TMPDIR/up.log" 2>&1 ||
 		{ cat "$BATS_FILE_TMPDIR/up.log" >&2; return 1; }
-	(cd "$PROJ" && "$MIG_BIN/mig-list" migrations) >"$BATS_FILE_TMPDIR/expected"
+	(cd "$PROJ" && bin/mig-list migrations) >"$BATS_FILE_TMPDIR/expected"
 	echo "# setup_file took $((SECONDS - t0)) s" >&3
 }
 
 teardown_file() {
-	[[ -n ${PROJ:-} ]] || return 0
-	if [[ ${MIG_TEST_DOCKER_KEEP:-0} != 1 ]]; then
+	[[ -n ${DOCKER_HOST:-} ]] || return 0
+	if [[ -n ${PROJ:-} && ${MIG_TEST_DOCKER_KEEP:-0} != 1 ]]; then
 		(cd "$PROJ" && dc --profile migration down -v --remove-orphans) >/dev/null 2>&1 || true
 	fi
 	# Images of earlier runs that this run's builds replaced.
@@ -180,7 +184,7 @@ expected_reversed() { tac "$BATS_FILE_TMPDIR/expected"; }
 
 all_versions() { cut -f1 "$BATS_FILE_TMPDIR/expected"; }
 
-container_of() { dc --profile migration ps -q "$1"; }
+container_of() { dc --profile migration ps -a -q "$1"; }
 
 # health_of CONTAINER_ID
 health_of() { docker inspect -f '{{.State.Health.Status}}' "$1"; }
