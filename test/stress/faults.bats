@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS slow_b (id int);" 'DROP TABLE IF EXISTS slow_b, slow_
 # start_sleeping: mig-apply on ./list in the background with the sleep on;
 # returns once its backend sleeps. Sets JOB and BACKEND.
 start_sleeping() {
-	PGOPTIONS='-c mig.test_sleep=on' mig-apply <list >out 2>err &
+	PGOPTIONS="${PGOPTIONS:-} -c mig.test_sleep=on" mig-apply <list >out 2>err &
 	JOB=$!
 	wait_until 30 "$SLEEPING"
 	BACKEND=$(psql_admin -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'mig-apply'")
@@ -105,6 +105,9 @@ rerun_completes() {
 
 # halt_test MODE: the server stopped (MODE) while 0002 sleeps, then started.
 halt_test() {
+	# The suite's server runs with synchronous_commit off, which lets a
+	# crash lose a commit already reported; mig's commits must survive it.
+	export PGOPTIONS='-c synchronous_commit=on'
 	three_migs
 	start_sleeping
 	HALTED=1
