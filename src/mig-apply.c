@@ -27,9 +27,7 @@ main(int argc, char *argv[])
 		{ "mark-only", no_argument, NULL, 'm' },
 		RUN_LONGOPTS,
 		CONN_LONGOPTS,
-		{ "help", no_argument, NULL, 'H' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
+		STD_LONGOPTS
 	};
 	struct connopts co = { 0 };
 	struct applyopts ao = { 0 };
@@ -37,9 +35,10 @@ main(int argc, char *argv[])
 	int ch;
 
 	runopts_init(&ao.run);
-	while ((ch = getopt_long(argc, argv, "nq?V" CONN_SHORTOPTS, longopts,
+	while ((ch = getopt_long(argc, argv, "nq" STD_SHORTOPTS CONN_SHORTOPTS, longopts,
 	    NULL)) != -1) {
-		if (conn_option(&co, ch, optarg) ||
+		if (std_option(ch, argv, usage) ||
+		    conn_option(&co, ch, optarg) ||
 		    run_option(&ao.run, ch, optarg))
 			continue;
 		switch (ch) {
@@ -49,9 +48,6 @@ main(int argc, char *argv[])
 		case '1': ao.single = 1; break;
 		case 'o': ao.out_of_order = 1; break;
 		case 'm': ao.mark_only = 1; break;
-		case 'V': print_version(); break;
-		case 'H': usage(0); break;
-		case '?': usage(help_option(argv) ? 0 : EXIT_USAGE); break;
 		default: usage(EXIT_USAGE);
 		}
 	}

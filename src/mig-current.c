@@ -21,26 +21,22 @@ main(int argc, char *argv[])
 		{ "status", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		CONN_LONGOPTS,
-		{ "help", no_argument, NULL, 'H' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
+		STD_LONGOPTS
 	};
 	struct connopts co = { 0 };
 	struct miglist l = { 0 };
 	enum currentmode mode = CUR_LAST;
 	int ch, json = 0;
 
-	while ((ch = getopt_long(argc, argv, "a?V" CONN_SHORTOPTS, longopts,
+	while ((ch = getopt_long(argc, argv, "a" STD_SHORTOPTS CONN_SHORTOPTS, longopts,
 	    NULL)) != -1) {
-		if (conn_option(&co, ch, optarg))
+		if (std_option(ch, argv, usage) ||
+		    conn_option(&co, ch, optarg))
 			continue;
 		switch (ch) {
 		case 'a': mode = mode == CUR_STATUS ? mode : CUR_ALL; break;
 		case 's': mode = CUR_STATUS; break;
 		case 'j': json = 1; break;
-		case 'V': print_version(); break;
-		case 'H': usage(0); break;
-		case '?': usage(help_option(argv) ? 0 : EXIT_USAGE); break;
 		default: usage(EXIT_USAGE);
 		}
 	}

@@ -16,29 +16,16 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'H' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
+		STD_LONGOPTS
 	};
 	struct miglist l = { 0 };
 	const char *dflt = getenv("MIG_DIR");
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "?V", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'V':
-			print_version();
-			break;
-		case 'H':
-			usage(0);
-			break;
-		case '?':
-			usage(help_option(argv) ? 0 : EXIT_USAGE);
-			break;
-		default:
+	while ((ch = getopt_long(argc, argv, STD_SHORTOPTS, longopts,
+	    NULL)) != -1)
+		if (!std_option(ch, argv, usage))
 			usage(EXIT_USAGE);
-		}
-	}
 	argc -= optind;
 	argv += optind;
 	if (argc == 0)

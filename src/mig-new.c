@@ -20,23 +20,21 @@ main(int argc, char *argv[])
 		{ "dir", required_argument, NULL, 'D' },
 		{ "seq", no_argument, NULL, 's' },
 		{ "pair", no_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'H' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
+		STD_LONGOPTS
 	};
 	const char *dir = getenv("MIG_DIR");
 	int ch, seq = 0, pair = 0;
 
 	if (dir == NULL || *dir == '\0')
 		dir = "migrations";
-	while ((ch = getopt_long(argc, argv, "D:?V", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "D:" STD_SHORTOPTS, longopts,
+	    NULL)) != -1) {
+		if (std_option(ch, argv, usage))
+			continue;
 		switch (ch) {
 		case 'D': dir = optarg; break;
 		case 's': seq = 1; break;
 		case 'p': pair = 1; break;
-		case 'V': print_version(); break;
-		case 'H': usage(0); break;
-		case '?': usage(help_option(argv) ? 0 : EXIT_USAGE); break;
 		default: usage(EXIT_USAGE);
 		}
 	}

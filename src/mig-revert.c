@@ -25,9 +25,7 @@ main(int argc, char *argv[])
 		{ "all", no_argument, NULL, 'a' },
 		RUN_LONGOPTS,
 		CONN_LONGOPTS,
-		{ "help", no_argument, NULL, 'H' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
+		STD_LONGOPTS
 	};
 	struct connopts co = { 0 };
 	struct revertopts ro = { 0 };
@@ -36,9 +34,10 @@ main(int argc, char *argv[])
 
 	runopts_init(&ro.run);
 	ro.steps = 1;
-	while ((ch = getopt_long(argc, argv, "nq?V" CONN_SHORTOPTS, longopts,
+	while ((ch = getopt_long(argc, argv, "nq" STD_SHORTOPTS CONN_SHORTOPTS, longopts,
 	    NULL)) != -1) {
-		if (conn_option(&co, ch, optarg) ||
+		if (std_option(ch, argv, usage) ||
+		    conn_option(&co, ch, optarg) ||
 		    run_option(&ro.run, ch, optarg))
 			continue;
 		switch (ch) {
@@ -50,9 +49,6 @@ main(int argc, char *argv[])
 			break;
 		case 't': ro.to = optarg; choices++; break;
 		case 'a': ro.all = 1; choices++; break;
-		case 'V': print_version(); break;
-		case 'H': usage(0); break;
-		case '?': usage(help_option(argv) ? 0 : EXIT_USAGE); break;
 		default: usage(EXIT_USAGE);
 		}
 	}

@@ -21,18 +21,17 @@ main(int argc, char *argv[])
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "applied", no_argument, NULL, 'A' },
 		CONN_LONGOPTS,
-		{ "help", no_argument, NULL, 'H' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
+		STD_LONGOPTS
 	};
 	struct connopts co = { 0 };
 	struct miglist l = { 0 };
 	long timeout = 60;
 	int ch, quiet = 0, applied = 0;
 
-	while ((ch = getopt_long(argc, argv, "t:q?V" CONN_SHORTOPTS, longopts,
+	while ((ch = getopt_long(argc, argv, "t:q" STD_SHORTOPTS CONN_SHORTOPTS, longopts,
 	    NULL)) != -1) {
-		if (conn_option(&co, ch, optarg))
+		if (std_option(ch, argv, usage) ||
+		    conn_option(&co, ch, optarg))
 			continue;
 		switch (ch) {
 		case 't':
@@ -40,9 +39,6 @@ main(int argc, char *argv[])
 			break;
 		case 'q': quiet = 1; break;
 		case 'A': applied = 1; break;
-		case 'V': print_version(); break;
-		case 'H': usage(0); break;
-		case '?': usage(help_option(argv) ? 0 : EXIT_USAGE); break;
 		default: usage(EXIT_USAGE);
 		}
 	}

@@ -131,6 +131,13 @@ int conn_option(struct connopts *, int ch, const char *arg);
 	{ "port", required_argument, NULL, 'p' }, \
 	{ "username", required_argument, NULL, 'U' }, \
 	{ "table", required_argument, NULL, 'T' }
+/* --help, -?, --version, -V: the same in every tool. */
+#define STD_LONGOPTS \
+	{ "help", no_argument, NULL, 'H' }, \
+	{ "version", no_argument, NULL, 'V' }, \
+	{ NULL, 0, NULL, 0 }
+#define STD_SHORTOPTS "?V"
+int std_option(int ch, char **argv, void (*usage)(int));
 #define CONN_SHORTOPTS "d:h:p:U:"
 #define CONN_USAGE "[-d DBNAME|URL] [-h HOST] [-p PORT] [-U USER] [--table [SCHEMA.]TABLE]"
 

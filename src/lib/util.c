@@ -189,6 +189,24 @@ help_option(char **argv)
 	    strncmp(argv[optind - 1], "--", 2) != 0;
 }
 
+/* Handles the options every tool has; 0 for any other. */
+int
+std_option(int ch, char **argv, void (*usage)(int))
+{
+	switch (ch) {
+	case 'V':
+		print_version();
+		return 1;
+	case 'H':
+		usage(0);
+		return 1;
+	case '?':
+		usage(help_option(argv) ? 0 : EXIT_USAGE);
+		return 1;
+	}
+	return 0;
+}
+
 /* A list on stdin: not a terminal, and not empty (</dev/null is no list). */
 int
 stdin_has_data(void)
