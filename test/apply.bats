@@ -21,19 +21,6 @@ line() {
 	printf '%s\t%s\tmigrations/%s_%s.sql' "$1" "$2" "$1" "$2"
 }
 
-# bg_cleanup: stop the background psql this test started, by pid.
-bg_cleanup() {
-	if [[ -n ${BG_PID:-} ]]; then
-		kill "$BG_PID" 2>/dev/null || true
-		wait "$BG_PID" 2>/dev/null || true
-		BG_PID=
-	fi
-	if [[ -n ${BG_BACKEND:-} ]]; then
-		psql_admin -c "SELECT pg_terminate_backend($BG_BACKEND)" >/dev/null || true
-		BG_BACKEND=
-	fi
-}
-
 teardown() {
 	bg_cleanup
 	mig_teardown

@@ -20,18 +20,6 @@ put() {
 	printf '%b' "$2" >"$MIGDIR/$1"
 }
 
-bg_cleanup() {
-	if [[ -n ${BG_PID:-} ]]; then
-		kill "$BG_PID" 2>/dev/null || true
-		wait "$BG_PID" 2>/dev/null || true
-		BG_PID=
-	fi
-	if [[ -n ${BG_BACKEND:-} ]]; then
-		psql_admin -c "SELECT pg_terminate_backend($BG_BACKEND)" >/dev/null || true
-		BG_BACKEND=
-	fi
-}
-
 teardown() {
 	bg_cleanup
 	mig_teardown

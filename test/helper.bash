@@ -133,6 +133,21 @@ wait() {
 
 # ---- database helpers ---------------------------------------------------
 
+# bg_cleanup: stop the background psql a test started (its pid in BG_PID,
+# its backend in BG_BACKEND), by pid.
+bg_cleanup() {
+	if [[ -n ${BG_PID:-} ]]; then
+		kill "$BG_PID" 2>/dev/null || true
+		wait "$BG_PID" 2>/dev/null || true
+		BG_PID=
+	fi
+	if [[ -n ${BG_BACKEND:-} ]]; then
+		psql_admin -c "SELECT pg_terminate_backend($BG_BACKEND)" >/dev/null || true
+		BG_BACKEND=
+	fi
+}
+
+
 # psql as the superuser, over the server's unix socket, on the test's
 # database (or the one in $PSQL_ADMIN_DB). Pass -c SQL, or SQL on stdin.
 psql_admin() {
