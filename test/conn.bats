@@ -7,19 +7,6 @@ load helper
 
 TOOLS=(mig-list mig-current mig-apply mig-revert mig-new mig-wait)
 
-# A loopback port nobody listens on.
-free_port() {
-	local p i
-	for ((i = 0; i < 50; i++)); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
 one_mig() {
 	write_mig 0001_users 'CREATE TABLE users (id int);' 'DROP TABLE users;'
 }

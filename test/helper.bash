@@ -133,6 +133,19 @@ wait() {
 
 # ---- database helpers ---------------------------------------------------
 
+# A loopback port nobody listens on.
+free_port() {
+	local p i
+	for ((i = 0; i < 50; i++)); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
 # bg_cleanup: stop the background psql a test started (its pid in BG_PID,
 # its backend in BG_BACKEND), by pid.
 bg_cleanup() {

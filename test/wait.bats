@@ -4,19 +4,6 @@
 
 load helper
 
-# A loopback port nobody listens on.
-free_port() {
-	local p i
-	for ((i = 0; i < 50; i++)); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
 # DATABASE_URL pointing at a server that is not there.
 dead_url() {
 	echo "postgresql://mig:${PGTMP_PASSWORD}@127.0.0.1:$(free_port)/${TEST_DB}"
