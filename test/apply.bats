@@ -566,6 +566,30 @@ $(line 0002 idx)"
 	assert_output 0001
 }
 
+@test "mig-apply: --single-transaction meets --lock-timeout, rolls the batch back and runs it again" {
+	write_mig 0001_t 'CREATE TABLE t (x int);'
+	run apply
+	assert_success
+	write_mig 0002_u 'CREATE TABLE u (x int);'
+	write_mig 0003_alter 'ALTER TABLE t ADD COLUMN y int;'
+	psql_admin -c 'BEGIN' -c 'LOCK TABLE t' -c 'SELECT pg_sleep(1)' >/dev/null 2>&1 &
+	BG_PID=$!
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[[ -n $(psql_admin -c "SELECT pid FROM pg_locks WHERE relation = 't'::regclass AND granted AND mode = 'AccessExclusiveLock'") ]] && break
+		sleep 0.05
+	done
+	run --separate-stderr apply --single-transaction --lock-timeout 100 --lock-retries 5
+	assert_success
+	assert_output "$(line 0002 u)
+$(line 0003 alter)"
+	[[ $stderr == *'alter: lock_timeout (100 ms) reached; the batch was rolled back; retry 1 of 5'* ]]
+	bg_cleanup
+	run applied_versions
+	assert_output $'0001\n0002\n0003'
+	table_exists u
+}
+
 @test "mig-apply: --statement-timeout cancels a slow statement with a clear error" {
 	write_mig 0001_slow $'CREATE TABLE a (x int);\nSELECT pg_sleep(2);'
 	run --separate-stderr apply --statement-timeout 200

@@ -146,7 +146,7 @@ apply_notx(PGconn *c, const struct applyopts *ao, const struct table *t,
 	char *q, *id, ms[24];
 	const char *p[6] = { m->version, m->name, m->path, f->checksum,
 	    f->up.sql, down };
-	struct step s = { m->name, &f->up, NULL, 0, NULL, 0 };
+	struct step s = { m->name, &f->up, NULL, 0, NULL, 0, 0 };
 	long long start = now_ms();
 	size_t from = 0;
 	enum outcome o;
@@ -190,7 +190,7 @@ apply_notx(PGconn *c, const struct applyopts *ao, const struct table *t,
 
 static enum outcome
 apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
-    const struct mig *m, const char *planned, struct hrow *row)
+    const struct mig *m, const char *planned, struct hrow *row, int tries)
 {
 	static const struct section none = { (char *)"", 0, NULL, 1, 0, 1 };
 	struct section marked = none;
@@ -215,7 +215,8 @@ apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
 	{
 		const char *p[6] = { m->version, m->name, m->path, f.checksum,
 		    f.up.sql, down };
-		struct step s = { m->name, &f.up, NULL, 6, p, ao->single };
+		struct step s = { m->name, &f.up, NULL, 6, p, ao->single,
+		    tries };
 
 		marked.path = m->path;
 		if (ao->mark_only)
@@ -230,6 +231,39 @@ apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
 	free(down);
 	migfile_free(&f);
 	return o;
+}
+
+/* --single-transaction: on lock_timeout the whole batch is run again. */
+static void
+apply_batch(PGconn *c, const struct applyopts *ao, const struct table *t,
+    const struct miglist *l, char (*sums)[65], const struct history *h,
+    const struct plan *p)
+{
+	size_t i;
+
+	for (int tries = 0;; tries++) {
+		enum outcome o = RUN_DONE;
+
+		exec_ok(c, "BEGIN", 0, NULL);
+		for (i = 0; i < p->n && o == RUN_DONE; i++) {
+			const struct mig *m = &l->v[p->todo[i]];
+
+			if (mig_signal)
+				interrupted("running a --single-transaction "
+				    "batch; nothing of it was applied");
+			o = apply_one(c, ao, t, m, sums[p->todo[i]],
+			    history_find(h, m->vnum), tries);
+			if (o == RUN_FAILED || o == RUN_INTERRUPTED)
+				stopped(m, o, 0, 0);
+		}
+		if (o == RUN_DONE)
+			break;
+	}
+	exec_ok(c, "COMMIT", 0, NULL);
+	for (i = 0; i < p->n; i++)
+		print_applied(&l->v[p->todo[i]], 0, 1, 0);
+	if (!ao->run.quiet)
+		mig_warnx("applied %zu migration(s) in one transaction", p->n);
 }
 
 int
@@ -278,36 +312,24 @@ apply_run(const struct connopts *co, const struct applyopts *ao,
 	} else {
 		table_create(c, &t);
 		if (ao->single)
-			exec_ok(c, "BEGIN", 0, NULL);
-		for (i = 0; i < p.n; i++) {
-			const struct mig *m = &l->v[p.todo[i]];
-			long long start = now_ms();
-			enum outcome o;
+			apply_batch(c, ao, &t, l, sums, &h, &p);
+		else
+			for (i = 0; i < p.n; i++) {
+				const struct mig *m = &l->v[p.todo[i]];
+				long long start = now_ms();
+				enum outcome o;
 
-			if (mig_signal)
-				interrupted("between migrations; the ones "
-				    "applied stay applied");
-			o = apply_one(c, ao, &t, m, sums[p.todo[i]],
-			    history_find(&h, m->vnum));
-			if (o != RUN_DONE) {
-				if (ao->single)
-					PQclear(exec_params(c, "ROLLBACK", 0,
-					    NULL));
-				stopped(m, o, ao->single ? 0 : i,
-				    notx[p.todo[i]] && !ao->mark_only);
-			}
-			if (!ao->single)
+				if (mig_signal)
+					interrupted("between migrations; the "
+					    "ones applied stay applied");
+				o = apply_one(c, ao, &t, m, sums[p.todo[i]],
+				    history_find(&h, m->vnum), 0);
+				if (o != RUN_DONE)
+					stopped(m, o, i, notx[p.todo[i]] &&
+					    !ao->mark_only);
 				print_applied(m, now_ms() - start,
 				    ao->run.quiet, ao->mark_only);
-		}
-		if (ao->single) {
-			exec_ok(c, "COMMIT", 0, NULL);
-			for (i = 0; i < p.n; i++)
-				print_applied(&l->v[p.todo[i]], 0, 1, 0);
-			if (!ao->run.quiet)
-				mig_warnx("applied %zu migration(s) in one "
-				    "transaction", p.n);
-		}
+			}
 	}
 	history_free(&h);
 	PQfinish(c);

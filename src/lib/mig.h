@@ -208,7 +208,9 @@ PGconn *run_connect(const struct connopts *, const struct runopts *,
     struct table *);
 
 /* The outcome of running a section; on failure the error is printed. */
-enum outcome { RUN_DONE, RUN_FAILED, RUN_INTERRUPTED };
+/* RUN_RETRY: a batch transaction met lock_timeout, was rolled back and
+ * should be run again from its start. */
+enum outcome { RUN_DONE, RUN_FAILED, RUN_INTERRUPTED, RUN_RETRY };
 struct step {
 	const char *label;	/* "0002_add_index", for progress lines */
 	const struct section *sec;
@@ -216,6 +218,7 @@ struct step {
 	int nparams;
 	const char *const *params;
 	int single;		/* a batch transaction is already open */
+	int tries;		/* lock_timeout retries the batch had so far */
 };
 enum outcome run_tx(PGconn *, const struct runopts *, const struct step *);
 enum outcome run_notx(PGconn *, const struct runopts *, const struct step *,

@@ -67,7 +67,7 @@ revert_one(PGconn *c, const struct revertopts *ro, const struct table *tb,
 	char *del = xasprintf("DELETE FROM %s WHERE id = $1", tb->qual);
 	char id[24];
 	const char *p[1] = { id };
-	struct step s = { t->label, &t->down, del, 1, p, 0 };
+	struct step s = { t->label, &t->down, del, 1, p, 0, 0 };
 	enum outcome o;
 
 	snprintf(id, sizeof id, "%lld", t->row->id);
