@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "lib/mig.h"
 
@@ -55,6 +56,8 @@ main(int argc, char *argv[])
 		usage(EXIT_USAGE);
 	conn_check(&co);
 	catch_signals();
+	conn_begin(&co);
+	conn_wait_readable(STDIN_FILENO);
 	list_read(stdin, "stdin", &l);
 	apply_run(&co, &ao, &l);
 	list_free(&l);

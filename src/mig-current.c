@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "lib/mig.h"
 
@@ -43,8 +44,11 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage(EXIT_USAGE);
 	conn_check(&co);
-	if (mode == CUR_STATUS)
+	if (mode == CUR_STATUS) {
+		conn_begin(&co);
+		conn_wait_readable(STDIN_FILENO);
 		list_read(stdin, "stdin", &l);
+	}
 	current_run(&co, mode, json, &l);
 	list_free(&l);
 	return fflush(stdout) == EOF ? EXIT_CANTCREAT : 0;

@@ -22,6 +22,7 @@ load_all(const struct miglist *l, char (*sums)[65], int *notx)
 		memcpy(sums[i], f.checksum, 65);
 		notx[i] = f.up.notx;
 		migfile_free(&f);
+		conn_pump(0);
 	}
 }
 

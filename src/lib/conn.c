@@ -202,13 +202,21 @@ classify(PGconn *c, const char *state, const char *msg)
 	return CONN_NOSERVER;
 }
 
-/* Drives an asynchronous connect so verbose errors carry the SQLSTATE. */
-PGconn *
-conn_open(const struct connopts *o, enum connfail *fail, char **errmsg)
+/*
+ * A connection under way. The tools start it before they read their input,
+ * and pump it while they read and hash the files: the server forks and
+ * authenticates meanwhile, which is most of what a run with nothing to do
+ * waits for.
+ */
+static struct {
+	PGconn *c;
+	PostgresPollingStatusType st;
+} pending;
+
+static PGconn *
+start(const struct connopts *o)
 {
 	const char *keys[8], *vals[8];
-	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	char state[6];
 	int n = 0;
 	PGconn *c;
 
@@ -225,11 +233,76 @@ conn_open(const struct connopts *o, enum connfail *fail, char **errmsg)
 
 	if ((c = PQconnectStartParams(keys, vals, 1)) == NULL)
 		err(EXIT_UNAVAILABLE, "PQconnectStartParams");
+	/* Verbose, so that a failed connection's message carries its SQLSTATE. */
 	PQsetErrorVerbosity(c, PQERRORS_VERBOSE);
-	while (PQstatus(c) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
-	    st != PGRES_POLLING_FAILED) {
-		struct pollfd p = { PQsocket(c),
-		    st == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0 };
+	pending.c = c;
+	pending.st = PGRES_POLLING_WRITING;
+	return c;
+}
+
+static int
+under_way(void)
+{
+	return pending.c != NULL && PQstatus(pending.c) != CONNECTION_BAD &&
+	    pending.st != PGRES_POLLING_OK && pending.st != PGRES_POLLING_FAILED;
+}
+
+/* The socket and events the connection waits on; fd -1 once it is done. */
+static struct pollfd
+want(void)
+{
+	struct pollfd p = { -1, 0, 0 };
+
+	if (under_way() && (p.fd = PQsocket(pending.c)) >= 0)
+		p.events = pending.st == PGRES_POLLING_READING ? POLLIN :
+		    POLLOUT;
+	return p;
+}
+
+void
+conn_begin(const struct connopts *o)
+{
+	start(o);
+	conn_pump(0);
+}
+
+/* Moves the connection on if the server has answered; waits at most ms. */
+void
+conn_pump(int ms)
+{
+	struct pollfd p = want();
+
+	if (p.fd >= 0 && poll(&p, 1, ms) > 0)
+		pending.st = PQconnectPoll(pending.c);
+}
+
+/* Waits for fd to be readable, moving the connection on meanwhile. */
+void
+conn_wait_readable(int fd)
+{
+	for (;;) {
+		struct pollfd p[2] = { { fd, POLLIN, 0 }, want() };
+
+		if (poll(p, p[1].fd >= 0 ? 2 : 1, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (p[1].revents)
+			pending.st = PQconnectPoll(pending.c);
+		if (p[0].revents)
+			return;
+	}
+}
+
+static PGconn *
+finish(enum connfail *fail, char **errmsg)
+{
+	PGconn *c = pending.c;
+	char state[6];
+
+	while (under_way()) {
+		struct pollfd p = want();
 
 		if (p.fd < 0)
 			break;
@@ -238,8 +311,9 @@ conn_open(const struct connopts *o, enum connfail *fail, char **errmsg)
 			interrupted("connecting");
 		}
 		if (p.revents)
-			st = PQconnectPoll(c);
+			pending.st = PQconnectPoll(c);
 	}
+	pending.c = NULL;
 	/* A password from a service file or a password file is one too. */
 	if (PQpass(c) != NULL)
 		secret_add(PQpass(c), strlen(PQpass(c)));
@@ -256,12 +330,22 @@ conn_open(const struct connopts *o, enum connfail *fail, char **errmsg)
 }
 
 PGconn *
+conn_open(const struct connopts *o, enum connfail *fail, char **errmsg)
+{
+	start(o);
+	return finish(fail, errmsg);
+}
+
+PGconn *
 conn_must(const struct connopts *o)
 {
 	enum connfail f;
 	char *msg;
-	PGconn *c = conn_open(o, &f, &msg);
+	PGconn *c;
 
+	if (pending.c == NULL)
+		start(o);
+	c = finish(&f, &msg);
 	if (f != CONN_OK) {
 		const char *name = conn_name(c);
 

@@ -77,6 +77,7 @@ current_run(const struct connopts *co, enum currentmode mode, int json,
 			migfile_load(&l->v[i], &f);
 			memcpy(sums[i], f.checksum, sizeof sums[i]);
 			migfile_free(&f);
+			conn_pump(0);
 		}
 	}
 	c = conn_must(co);

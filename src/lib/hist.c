@@ -46,64 +46,118 @@ table_parse(const char *arg, struct table *t)
 		    "not starting with a digit", arg);
 }
 
+/* The last result of a query that may hold several statements. */
+static PGresult *
+last_result(PGconn *c, const char *q, const char *what)
+{
+	PGresult *r, *last = NULL;
+
+	if (!PQsendQuery(c, q))
+		pq_fail(c, "cannot query");
+	while ((r = PQgetResult(c)) != NULL) {
+		if (last != NULL && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+			PQclear(r);
+			continue;
+		}
+		PQclear(last);
+		last = r;
+	}
+	if (last == NULL || PQresultStatus(last) != PGRES_TUPLES_OK)
+		pq_fail(c, what);
+	return last;
+}
+
+/*
+ * Of several tables by that name in the search_path, the first one the
+ * connecting user owns, else the first: a look-alike someone else put in a
+ * schema ahead of ours must not win.
+ */
+static int
+owned_first(PGconn *c, PGresult *r, int n)
+{
+	struct buf q = { 0 };
+	PGresult *o;
+	int pick = -1;
+
+	buf_printf(&q, "SELECT c.oid FROM pg_catalog.pg_class c WHERE "
+	    "c.relkind IN ('r', 'p') AND c.relowner = (SELECT r.oid FROM "
+	    "pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER) AND "
+	    "c.oid IN (0");
+	for (int i = 0; i < n; i++)
+		if (!PQgetisnull(r, i, 1))
+			buf_printf(&q, ", %s", PQgetvalue(r, i, 1));
+	buf_printf(&q, ")");
+	o = last_result(c, q.s, "cannot read the history table's owner");
+	for (int i = 0; i < n && pick < 0; i++)
+		for (int k = 0; k < PQntuples(o) && pick < 0; k++)
+			if (strcmp(PQgetvalue(o, k, 0), PQgetvalue(r, i, 1)) == 0)
+				pick = i;
+	PQclear(o);
+	buf_free(&q);
+	return pick;
+}
+
 /*
  * One round trip: the session settings, then the schema an unqualified name
  * resolves to now, so a later search_path cannot redirect the table. An
- * existing table in the search_path wins over creating one, and one owned
- * by the connecting user wins over a look-alike someone else put in a
- * schema ahead of it.
+ * existing table in the search_path wins over creating one, in the first
+ * schema of the path. to_regclass answers from the catalog caches, where a
+ * query over pg_class would be planned: on a new connection that is
+ * several milliseconds saved.
  */
 void
 table_resolve(PGconn *c, struct table *t, const char *settings)
 {
 	struct buf q = { 0 };
-	PGresult *r, *last = NULL;
+	PGresult *r;
+	int n, pick = -1, found = 0;
 
 	buf_printf(&q, "%sSELECT s, pg_catalog.to_regclass(pg_catalog.format("
-	    "'%%I.%%I', s, '%s')) IS NOT NULL, pg_catalog.to_regnamespace("
-	    "pg_catalog.format('%%I', s)) IS NOT NULL FROM "
-	    "(SELECT coalesce(%s%s%s, (SELECT n.nspname::text FROM "
-	    "pg_catalog.unnest(pg_catalog.current_schemas(false)) WITH "
-	    "ORDINALITY p(nsp, i) JOIN pg_catalog.pg_namespace n ON "
-	    "n.nspname = p.nsp JOIN pg_catalog.pg_class c ON c.relnamespace = "
-	    "n.oid AND c.relname = '%s' AND c.relkind IN ('r', 'p') ORDER BY "
-	    "c.relowner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE "
-	    "r.rolname = CURRENT_USER) DESC, p.i LIMIT 1), "
-	    "pg_catalog.current_schema(), 'public') AS s) x",
-	    settings ? settings : "", t->name,
-	    t->schema ? "'" : "", t->schema ? t->schema : "NULL::text",
-	    t->schema ? "'" : "", t->name);
-	if (!PQsendQuery(c, q.s))
-		pq_fail(c, "cannot query");
-	while ((r = PQgetResult(c)) != NULL) {
-		if (PQresultStatus(r) != PGRES_TUPLES_OK &&
-		    PQresultStatus(r) != PGRES_COMMAND_OK) {
-			PQclear(last);
-			last = r;
-			break;
-		}
-		PQclear(last);
-		last = r;
-	}
-	while ((r = PQgetResult(c)) != NULL)
-		PQclear(r);
-	if (last == NULL || PQresultStatus(last) != PGRES_TUPLES_OK)
-		pq_fail(c, "cannot read the history table's schema");
-	free(t->schema);
-	t->schema = xstrdup(PQgetvalue(last, 0, 0));
-	t->exists = PQgetvalue(last, 0, 1)[0] == 't';
-	t->schema_exists = PQgetvalue(last, 0, 2)[0] == 't';
-	PQclear(last);
+	    "'%%I.%%I', s, '%s'))::oid, pg_catalog.to_regnamespace("
+	    "pg_catalog.format('%%I', s)) IS NOT NULL FROM ", settings ?
+	    settings : "", t->name);
+	if (t->schema != NULL)
+		buf_printf(&q, "(VALUES ('%s'::text)) p(s)", t->schema);
+	else
+		buf_printf(&q, "pg_catalog.unnest(pg_catalog.current_schemas("
+		    "false)::text[]) s");
+	r = last_result(c, q.s, "cannot read the history table's schema");
 	buf_free(&q);
+	n = PQntuples(r);
+	for (int i = 0; i < n; i++)
+		if (!PQgetisnull(r, i, 1) && found++ == 0)
+			pick = i;
+	if (found > 1) {
+		int owned = owned_first(c, r, n);
+
+		if (owned >= 0)
+			pick = owned;
+	}
+	free(t->schema);
+	t->exists = pick >= 0;
+	if (pick < 0)
+		pick = 0;
+	if (n > 0) {
+		t->schema = xstrdup(PQgetvalue(r, pick, 0));
+		t->schema_exists = PQgetvalue(r, pick, 2)[0] == 't';
+	} else {
+		/* An empty search_path: public, as CREATE would choose. */
+		PQclear(r);
+		r = last_result(c, "SELECT pg_catalog.to_regnamespace('public') "
+		    "IS NOT NULL", "cannot read the history table's schema");
+		t->schema = xstrdup("public");
+		t->schema_exists = PQgetvalue(r, 0, 0)[0] == 't';
+	}
+	PQclear(r);
 	free(t->qual);
 	free(t->lockkey);
 	{
 		char *s = PQescapeIdentifier(c, t->schema, strlen(t->schema));
-		char *n = PQescapeIdentifier(c, t->name, strlen(t->name));
+		char *nm = PQescapeIdentifier(c, t->name, strlen(t->name));
 
-		t->qual = xasprintf("%s.%s", s, n);
+		t->qual = xasprintf("%s.%s", s, nm);
 		PQfreemem(s);
-		PQfreemem(n);
+		PQfreemem(nm);
 	}
 	t->lockkey = xasprintf("mig:%s.%s", t->schema, t->name);
 }
@@ -160,52 +214,162 @@ by_vnum(const void *a, const void *b)
 	return vcmp(x->vnum, y->vnum);
 }
 
-void
-history_read(PGconn *c, const struct table *t, struct history *h,
-    int with_sql)
+static int
+by_id(const void *a, const void *b)
 {
-	char *q;
+	const struct hrow *x = a, *y = b;
 
-	memset(h, 0, sizeof *h);
-	if (!t->exists)
-		return;
-	q = xasprintf("SELECT id, version, name, path, checksum, state, "
-	    "statements_done, " UTC_TIME("applied_at") ", %s, %s FROM %s "
-	    "ORDER BY id", with_sql ? "up_sql" :
-	    "CASE WHEN state = 'partial' THEN up_sql END",
-	    with_sql ? "down_sql" : "NULL", t->qual);
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The next field of a COPY text row, decoded in place; NULL for \N. */
+static char *
+copy_field(char **p)
+{
+	char *in = *p, *out = *p, *field = *p;
+
+	if (in == NULL)
+		return NULL;
+	if (in[0] == '\\' && in[1] == 'N' && (in[2] == '\t' || in[2] == '\n')) {
+		*p = in[2] == '\t' ? in + 3 : NULL;
+		return NULL;
+	}
+	for (;;) {
+		char ch = *in++;
+
+		if (ch == '\t' || ch == '\n' || ch == '\0') {
+			*out = '\0';
+			*p = ch == '\t' ? in : NULL;
+			return field;
+		}
+		if (ch == '\\' && *in != '\0') {
+			switch (ch = *in++) {
+			case 'b': ch = '\b'; break;
+			case 'f': ch = '\f'; break;
+			case 'n': ch = '\n'; break;
+			case 'r': ch = '\r'; break;
+			case 't': ch = '\t'; break;
+			case 'v': ch = '\v'; break;
+			}
+		}
+		*out++ = ch;
+	}
+}
+
+static void
+row_parse(struct hrow *r, char *line, int with_sql)
+{
+	char *p = line, *id, *done, *at;
+
+	id = copy_field(&p);
+	r->version = copy_field(&p);
+	r->name = copy_field(&p);
+	r->path = copy_field(&p);
+	r->checksum = copy_field(&p);
+	r->partial = (at = copy_field(&p)) != NULL &&
+	    strcmp(at, "partial") == 0;
+	done = copy_field(&p);
+	at = copy_field(&p);
+	if (with_sql) {
+		r->up_sql = copy_field(&p);
+		r->down_sql = copy_field(&p);
+	}
+	if (id == NULL || r->version == NULL || r->name == NULL ||
+	    r->path == NULL || r->checksum == NULL || done == NULL ||
+	    at == NULL || strlen(at) < 19)
+		mig_errx(EXIT_SQL, "the history table holds a row mig cannot "
+		    "read: %s", line);
+	r->id = strtoll(id, NULL, 10);
+	r->vnum = strtoull(r->version, NULL, 10);
+	r->statements_done = atoi(done);
+	/* ISO in UTC, "2026-01-02 03:04:05.678+00", as 2026-01-02T03:04:05Z */
+	at[10] = 'T';
+	at[19] = 'Z';
+	at[20] = '\0';
+	r->applied_at = at;
+}
+
+/* What a partial run recorded, for it to resume from. */
+static void
+partial_sql(PGconn *c, const struct table *t, struct history *h)
+{
+	char *q = xasprintf("SELECT id, up_sql FROM %s WHERE state = "
+	    "'partial'", t->qual);
+
 	h->res = exec_params(c, q, 0, NULL);
 	free(q);
 	if (PQresultStatus(h->res) != PGRES_TUPLES_OK)
 		pq_fail(c, "cannot read the history table");
-	h->n = (size_t)PQntuples(h->res);
-	h->v = xcalloc(h->n, sizeof *h->v);
-	h->byv = xcalloc(h->n, sizeof *h->byv);
-	for (size_t i = 0; i < h->n; i++) {
-		struct hrow *r = &h->v[i];
-		int row = (int)i;
+	for (int k = 0; k < PQntuples(h->res); k++) {
+		long long id = strtoll(PQgetvalue(h->res, k, 0), NULL, 10);
 
-		r->id = strtoll(PQgetvalue(h->res, row, 0), NULL, 10);
-		r->version = PQgetvalue(h->res, row, 1);
-		r->vnum = strtoull(r->version, NULL, 10);
-		r->name = PQgetvalue(h->res, row, 2);
-		r->path = PQgetvalue(h->res, row, 3);
-		r->checksum = PQgetvalue(h->res, row, 4);
-		r->partial = strcmp(PQgetvalue(h->res, row, 5), "partial") == 0;
-		r->statements_done = atoi(PQgetvalue(h->res, row, 6));
-		r->applied_at = PQgetvalue(h->res, row, 7);
-		r->up_sql = PQgetisnull(h->res, row, 8) ? NULL :
-		    PQgetvalue(h->res, row, 8);
-		r->down_sql = PQgetisnull(h->res, row, 9) ? NULL :
-		    PQgetvalue(h->res, row, 9);
-		h->byv[i] = r;
+		for (size_t i = 0; i < h->n; i++)
+			if (h->v[i].id == id)
+				h->v[i].up_sql = PQgetvalue(h->res, k, 1);
 	}
+}
+
+/*
+ * COPY rather than SELECT: COPY of a table is not planned, and planning
+ * opens the table's indexes, which on a new connection costs more than
+ * reading a thousand rows.
+ */
+void
+history_read(PGconn *c, const struct table *t, struct history *h,
+    int with_sql)
+{
+	size_t cap = 0;
+	int partial = 0;
+	PGresult *r, *bad = NULL;
+	char *q, *line;
+
+	memset(h, 0, sizeof *h);
+	if (!t->exists)
+		return;
+	q = xasprintf("BEGIN READ ONLY; SET LOCAL TimeZone = 'UTC'; "
+	    "SET LOCAL DateStyle = 'ISO'; COPY %s (id, version, name, path, "
+	    "checksum, state, statements_done, applied_at%s) TO STDOUT; "
+	    "COMMIT", t->qual, with_sql ? ", up_sql, down_sql" : "");
+	if (!PQsendQuery(c, q))
+		pq_fail(c, "cannot read the history table");
+	free(q);
+	while ((r = PQgetResult(c)) != NULL) {
+		if (PQresultStatus(r) == PGRES_COPY_OUT) {
+			while (PQgetCopyData(c, &line, 0) > 0) {
+				if (h->n == cap) {
+					cap = cap ? cap * 2 : 64;
+					h->v = xreallocarray(h->v, cap,
+					    sizeof *h->v);
+				}
+				memset(&h->v[h->n], 0, sizeof h->v[h->n]);
+				h->v[h->n].line = line;
+				row_parse(&h->v[h->n], line, with_sql);
+				partial |= h->v[h->n++].partial;
+			}
+		} else if (PQresultStatus(r) != PGRES_COMMAND_OK && !bad) {
+			bad = r;
+			continue;
+		}
+		PQclear(r);
+	}
+	if (bad != NULL) {
+		PQclear(bad);
+		pq_fail(c, "cannot read the history table");
+	}
+	qsort(h->v, h->n, sizeof *h->v, by_id);
+	if (partial && !with_sql)
+		partial_sql(c, t, h);
+	h->byv = xcalloc(h->n, sizeof *h->byv);
+	for (size_t i = 0; i < h->n; i++)
+		h->byv[i] = &h->v[i];
 	qsort(h->byv, h->n, sizeof *h->byv, by_vnum);
 }
 
 void
 history_free(struct history *h)
 {
+	for (size_t i = 0; i < h->n; i++)
+		PQfreemem(h->v[i].line);
 	PQclear(h->res);
 	free(h->v);
 	free(h->byv);

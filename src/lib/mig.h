@@ -145,6 +145,9 @@ int std_option(int ch, char **argv, void (*usage)(int));
 enum connfail { CONN_OK, CONN_RETRY, CONN_STARTING, CONN_NOSERVER, CONN_FATAL };
 void conn_check(const struct connopts *);
 PGconn *conn_open(const struct connopts *, enum connfail *, char **errmsg);
+void conn_begin(const struct connopts *);
+void conn_pump(int ms);
+void conn_wait_readable(int fd);
 PGconn *conn_must(const struct connopts *);
 const char *conn_name(PGconn *);
 char *mask_secrets(const char *);
@@ -168,12 +171,13 @@ struct hrow {
 	char *name, *path, *checksum, *applied_at;
 	char *up_sql, *down_sql;	/* only where asked for */
 	int partial, statements_done;
+	char *line;		/* the COPY row the strings point into */
 };
 struct history {
 	struct hrow *v;		/* in the order applied */
 	struct hrow **byv;	/* by version, for lookups */
 	size_t n;
-	PGresult *res;
+	PGresult *res;		/* partial rows' up_sql */
 };
 void table_parse(const char *, struct table *);
 void table_resolve(PGconn *, struct table *, const char *settings);
