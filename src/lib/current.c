@@ -82,7 +82,7 @@ current_run(const struct connopts *co, enum currentmode mode, int json,
 	}
 	c = conn_must(co);
 	table_resolve(c, &t, NULL);
-	history_read(c, &t, &h, 0);
+	history_read(c, &t, &h, HIST_TIME);
 	if (mode == CUR_STATUS)
 		status(l, sums, &h, json);
 	else

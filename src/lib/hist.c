@@ -257,7 +257,7 @@ copy_field(char **p)
 }
 
 static void
-row_parse(struct hrow *r, char *line, int with_sql)
+row_parse(struct hrow *r, char *line, int what)
 {
 	char *p = line, *id, *done, *at;
 
@@ -269,24 +269,26 @@ row_parse(struct hrow *r, char *line, int with_sql)
 	r->partial = (at = copy_field(&p)) != NULL &&
 	    strcmp(at, "partial") == 0;
 	done = copy_field(&p);
-	at = copy_field(&p);
-	if (with_sql) {
+	at = what & HIST_TIME ? copy_field(&p) : NULL;
+	if (what & HIST_SQL) {
 		r->up_sql = copy_field(&p);
 		r->down_sql = copy_field(&p);
 	}
 	if (id == NULL || r->version == NULL || r->name == NULL ||
 	    r->path == NULL || r->checksum == NULL || done == NULL ||
-	    at == NULL || strlen(at) < 19)
+	    (what & HIST_TIME && (at == NULL || strlen(at) < 19)))
 		mig_errx(EXIT_SQL, "the history table holds a row mig cannot "
 		    "read: %s", line);
 	r->id = strtoll(id, NULL, 10);
 	r->vnum = strtoull(r->version, NULL, 10);
 	r->statements_done = atoi(done);
 	/* ISO in UTC, "2026-01-02 03:04:05.678+00", as 2026-01-02T03:04:05Z */
-	at[10] = 'T';
-	at[19] = 'Z';
-	at[20] = '\0';
-	r->applied_at = at;
+	if (at != NULL) {
+		at[10] = 'T';
+		at[19] = 'Z';
+		at[20] = '\0';
+		r->applied_at = at;
+	}
 }
 
 /* What a partial run recorded, for it to resume from. */
@@ -316,7 +318,7 @@ partial_sql(PGconn *c, const struct table *t, struct history *h)
  */
 void
 history_read(PGconn *c, const struct table *t, struct history *h,
-    int with_sql)
+    int what)
 {
 	size_t cap = 0;
 	int partial = 0;
@@ -326,10 +328,13 @@ history_read(PGconn *c, const struct table *t, struct history *h,
 	memset(h, 0, sizeof *h);
 	if (!t->exists)
 		return;
-	q = xasprintf("BEGIN READ ONLY; SET LOCAL TimeZone = 'UTC'; "
-	    "SET LOCAL DateStyle = 'ISO'; COPY %s (id, version, name, path, "
-	    "checksum, state, statements_done, applied_at%s) TO STDOUT; "
-	    "COMMIT", t->qual, with_sql ? ", up_sql, down_sql" : "");
+	/* The time zone and date style hold only for this transaction. */
+	q = xasprintf("%sCOPY %s (id, version, name, path, checksum, state, "
+	    "statements_done%s%s) TO STDOUT%s", what & HIST_TIME ?
+	    "BEGIN READ ONLY; SET LOCAL TimeZone = 'UTC'; SET LOCAL "
+	    "DateStyle = 'ISO'; " : "", t->qual, what & HIST_TIME ?
+	    ", applied_at" : "", what & HIST_SQL ? ", up_sql, down_sql" : "",
+	    what & HIST_TIME ? "; COMMIT" : "");
 	if (!PQsendQuery(c, q))
 		pq_fail(c, "cannot read the history table");
 	free(q);
@@ -343,7 +348,7 @@ history_read(PGconn *c, const struct table *t, struct history *h,
 				}
 				memset(&h->v[h->n], 0, sizeof h->v[h->n]);
 				h->v[h->n].line = line;
-				row_parse(&h->v[h->n], line, with_sql);
+				row_parse(&h->v[h->n], line, what);
 				partial |= h->v[h->n++].partial;
 			}
 		} else if (PQresultStatus(r) != PGRES_COMMAND_OK && !bad) {
@@ -357,7 +362,7 @@ history_read(PGconn *c, const struct table *t, struct history *h,
 		pq_fail(c, "cannot read the history table");
 	}
 	qsort(h->v, h->n, sizeof *h->v, by_id);
-	if (partial && !with_sql)
+	if (partial && !(what & HIST_SQL))
 		partial_sql(c, t, h);
 	h->byv = xcalloc(h->n, sizeof *h->byv);
 	for (size_t i = 0; i < h->n; i++)

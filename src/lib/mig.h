@@ -183,8 +183,10 @@ void table_parse(const char *, struct table *);
 void table_resolve(PGconn *, struct table *, const char *settings);
 void table_create(PGconn *, struct table *);
 void table_free(struct table *);
+#define HIST_SQL	1	/* every row's up_sql and down_sql */
+#define HIST_TIME	2	/* applied_at, as 2026-01-02T03:04:05Z */
 void history_read(PGconn *, const struct table *, struct history *,
-    int with_sql);
+    int what);
 void history_free(struct history *);
 struct hrow *history_find(const struct history *, uint64_t);
 void lock_take(PGconn *, const struct table *, long wait_s);

@@ -103,7 +103,7 @@ revert_run(const struct connopts *co, const struct revertopts *ro,
 	c = run_connect(co, &ro->run, &t);
 	if (t.exists && !ro->run.dry_run)
 		lock_take(c, &t, ro->run.lock_wait);
-	history_read(c, &t, &h, 1);
+	history_read(c, &t, &h, HIST_SQL);
 	n = choose(ro, l, &h, &tg);
 	if (n == 0 && !ro->run.quiet)
 		mig_warnx("nothing to revert");
