@@ -8,14 +8,14 @@
 #
 #   COPY --from=mig /usr/local/bin/mig-* /usr/local/bin/
 #
-# (its runtime then needs libpq5, libbsd0 and libmd0).
+# (its runtime then needs libpq5, which brings the libcrypto they use).
 
 ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      gcc libc6-dev make pkg-config libpq-dev libbsd-dev libmd-dev \
+      gcc libc6-dev make pkg-config libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -26,7 +26,7 @@ RUN make -j"$(nproc)" \
 FROM ${BASE_IMAGE} AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libpq5 libbsd0 libmd0 \
+      libpq5 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 mig \
  && useradd --system --uid 10001 --gid mig --no-create-home \

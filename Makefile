@@ -12,7 +12,7 @@ PQ_LIBS := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 CPPFLAGS += -D_DEFAULT_SOURCE -D_GNU_SOURCE $(PQ_CFLAGS)
 # --as-needed: mig-list and mig-new never load libpq and all it pulls in.
 LDFLAGS += -Wl,--as-needed
-LDLIBS += $(PQ_LIBS) -lbsd -lmd
+LDLIBS += $(PQ_LIBS) -lcrypto
 
 TOOLS = mig-list mig-current mig-apply mig-revert mig-new mig-wait
 LIBSRC = $(wildcard src/lib/*.c)

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <bsd/stdlib.h>
 #include <err.h>
 
 #include "mig.h"
@@ -228,7 +227,7 @@ start(const struct connopts *o)
 	if (o->port) { keys[n] = "port"; vals[n++] = o->port; }
 	if (o->user) { keys[n] = "user"; vals[n++] = o->user; }
 	keys[n] = "fallback_application_name";
-	vals[n++] = getprogname();
+	vals[n++] = program_invocation_short_name;
 	keys[n] = vals[n] = NULL;
 
 	if ((c = PQconnectStartParams(keys, vals, 1)) == NULL)

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <sha2.h>
+#include <openssl/evp.h>
 
 #include "mig.h"
 
@@ -289,7 +289,21 @@ parse_half(const char *path, const char *text, size_t len, enum marker want,
 void
 checksum_hex(const char *s, size_t n, char out[65])
 {
-	SHA256Data((const uint8_t *)s, n, out);
+	static const char hex[] = "0123456789abcdef";
+	static EVP_MD *sha256;
+	unsigned char md[32];
+
+	/* Fetched once: an implicit fetch per file would look it up anew. */
+	if (sha256 == NULL && (sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) ==
+	    NULL)
+		mig_errx(EXIT_UNAVAILABLE, "SHA-256 is not available from OpenSSL");
+	if (!EVP_Digest(s, n, md, NULL, sha256, NULL))
+		mig_errx(EXIT_UNAVAILABLE, "SHA-256 failed");
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
 }
 
 char *

@@ -8,7 +8,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bsd/stdlib.h>
 #include <err.h>
 
 #include "mig.h"
@@ -159,9 +158,18 @@ sleep_ms(long ms)
 long
 parse_number(const char *opt, const char *arg, long min, long max)
 {
-	const char *errstr;
-	long long v = strtonum(arg, min, max, &errstr);
+	const char *errstr = NULL;
+	char *end;
+	long long v;
 
+	errno = 0;
+	v = strtoll(arg, &end, 10);
+	if (end == arg || *end != '\0')
+		errstr = "invalid";
+	else if ((errno == ERANGE && v < 0) || v < min)
+		errstr = "too small";
+	else if (errno == ERANGE || v > max)
+		errstr = "too large";
 	if (errstr != NULL)
 		mig_errx(EXIT_USAGE, "%s %s: %s (%ld to %ld)", opt, arg,
 		    errstr, min, max);
@@ -171,7 +179,7 @@ parse_number(const char *opt, const char *arg, long min, long max)
 void
 print_version(void)
 {
-	printf("%s (mig) %s\n", getprogname(), MIG_VERSION);
+	printf("%s (mig) %s\n", program_invocation_short_name, MIG_VERSION);
 	exit(0);
 }
 
@@ -341,7 +349,7 @@ vmessage(const char *fmt, va_list ap)
 		err(EXIT_UNAVAILABLE, "vasprintf");
 	m = mask_secrets(s);
 	fflush(stdout);
-	fprintf(stderr, "%s: %s\n", getprogname(), m);
+	fprintf(stderr, "%s: %s\n", program_invocation_short_name, m);
 	free(s);
 	free(m);
 }
