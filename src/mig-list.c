@@ -33,8 +33,7 @@ main(int argc, char *argv[])
 	for (int i = 0; i < argc; i++)
 		list_scan(argv[i], &l);
 	list_sort_check(&l, 1);
-	for (size_t i = 0; i < l.n; i++)
-		list_print(stdout, &l.v[i], NULL);
+	list_write(stdout, &l);
 	list_free(&l);
 	if (fflush(stdout) == EOF || ferror(stdout))
 		mig_errx(EXIT_CANTCREAT, "cannot write the list");

@@ -20,9 +20,10 @@ base_name(const char *path)
 }
 
 int
-migname_parse(const char *base, struct migname *n, const char **why)
+migname_split(const char *base, size_t len, struct migname *n,
+    const char **why)
 {
-	size_t len = strlen(base), digits = 0, namelen;
+	size_t digits = 0, namelen;
 	const char *name;
 	uint64_t v = 0;
 	int over = 0;
@@ -66,10 +67,22 @@ migname_parse(const char *base, struct migname *n, const char **why)
 		*why = "the name holds a TAB or a line break";
 		return 0;
 	}
-	n->version = xstrndup(base, digits);
 	n->vnum = v;
-	n->name = xstrndup(name, namelen);
+	n->vlen = digits;
+	n->nlen = namelen;
 	return 1;
+}
+
+int
+migname_parse(const char *base, struct migname *n, const char **why)
+{
+	int r = migname_split(base, strlen(base), n, why);
+
+	if (r == 1) {
+		n->version = xstrndup(base, n->vlen);
+		n->name = xstrndup(base + n->vlen + 1, n->nlen);
+	}
+	return r;
 }
 
 void
