@@ -114,6 +114,30 @@ two_migs() {
 	[[ $stderr == *'role "no_such_role_'$$'" does not exist'* ]]
 }
 
+@test "mig-wait: a server that starts while it waits is seen at once, without a flood of attempts" {
+	local log=$PGTMP_DIR/server.log err=$BATS_TEST_TMPDIR/err before rc=0
+	before=$(grep -c 'starting up' "$log" || true)
+	pg_halt
+	mig-wait -t 60 2>"$err" 3>&- &
+	local waiter=$!
+	sleep 0.3
+	local start=$EPOCHREALTIME
+	pg_resume
+	local resumed=$EPOCHREALTIME
+	wait "$waiter" || rc=$?
+	local finished=$EPOCHREALTIME
+	cat "$err" >>"$MIG_OUTPUT_LOG"
+	((rc == 0))
+	[[ ! -s $err ]]
+	# pg_ctl -w looks every 100 ms; mig-wait is done about when it is.
+	(((${finished/./} - ${resumed/./}) / 1000 < 3000))
+	# While it starts up: tries 5 ms apart in the first 50 ms, then one per
+	# tenth of the time so far, 10 a second at most.
+	local s=$(((${finished/./} - ${start/./}) / 1000000 + 1))
+	local tries=$(($(grep -c 'starting up' "$log" || true) - before))
+	((tries <= 50 + 10 * s))
+}
+
 @test "mig-wait: a database that does not exist yet is retried until it is created" {
 	local late=${TEST_DB}_late
 	DATABASE_URL=${DATABASE_URL%/*}/$late

@@ -52,6 +52,31 @@ probe_init(struct probe *p, PGconn *c)
 	freeaddrinfo(ai);
 }
 
+/*
+ * While nothing listens on a port in the ephemeral range, connect() hands
+ * out that very port sooner or later, stepping through the range for each
+ * connection to the same address: probing every few milliseconds gets
+ * there within minutes. The socket then connects to itself and, closed,
+ * holds the port for a minute in TIME_WAIT, so the server cannot bind it.
+ * A port taken with bind() is random instead, and one that happens to be
+ * the server's is not used.
+ */
+static int
+probe_bind(int fd, const struct probe *p)
+{
+	struct sockaddr_storage a = { .ss_family = p->sa.ss_family };
+	socklen_t al = sizeof a;
+
+	if (bind(fd, (struct sockaddr *)&a, p->len) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&a, &al) == -1)
+		return 0;
+	if (a.ss_family == AF_INET)
+		return ((struct sockaddr_in *)&a)->sin_port !=
+		    ((const struct sockaddr_in *)&p->sa)->sin_port;
+	return ((struct sockaddr_in6 *)&a)->sin6_port !=
+	    ((const struct sockaddr_in6 *)&p->sa)->sin6_port;
+}
+
 /* 1 once something accepts connections at the probed address. */
 static int
 probe_open(const struct probe *p)
@@ -61,6 +86,10 @@ probe_open(const struct probe *p)
 
 	if (fd == -1)
 		return 0;
+	if (p->sa.ss_family != AF_UNIX && !probe_bind(fd, p)) {
+		close(fd);
+		return 0;
+	}
 	if (connect(fd, (const struct sockaddr *)&p->sa, p->len) == 0)
 		up = 1;
 	else if (errno == EINPROGRESS) {
@@ -75,7 +104,11 @@ probe_open(const struct probe *p)
 	return up;
 }
 
-/* Sleeps up to ms, waking early when the probed server starts listening. */
+/*
+ * Sleeps up to ms, waking early when the probed server starts listening.
+ * A refused connect costs microseconds, so looking every 5 ms is cheap, and
+ * a server that starts quickly is not kept waiting for the look after.
+ */
 static void
 wait_for_server(const struct probe *p, long ms)
 {
@@ -84,8 +117,42 @@ wait_for_server(const struct probe *p, long ms)
 	while (!mig_signal && now_ms() < until) {
 		if (p->ok && probe_open(p))
 			return;
-		sleep_ms(until - now_ms() < 10 ? (long)(until - now_ms()) : 10);
+		sleep_ms(until - now_ms() < 5 ? (long)(until - now_ms()) : 5);
 	}
+}
+
+/*
+ * From the start of one attempt to the next, when the server has said for
+ * since ms that it is starting up and took ms to say it this time. A clean
+ * start is ready within tens of milliseconds, and every millisecond between
+ * its becoming ready and the next attempt is added to the wait, so the
+ * first tries come 5 ms apart. But each try costs the server a process and
+ * a line in its log, and crash recovery can take minutes: past the first
+ * moments the interval is a tenth of the time spent so far, up to 100 ms.
+ * Nor is an attempt under way more than half the time: a server slow to
+ * answer is short of CPU for the start itself, which every try slows
+ * further, and a connection made sooner after it is ready would queue
+ * behind that work.
+ */
+static long long
+starting_interval(long long since, long long took)
+{
+	long long iv = since < 50 ? 5 : since / 10 > 100 ? 100 : since / 10;
+
+	return 2 * took > iv ? 2 * took : iv;
+}
+
+/*
+ * The first SCRAM exchange in a process also starts the crypto library under
+ * libpq (its configuration, random generator and digests), some milliseconds
+ * that the attempt finding the server ready would add to the wait. Hashing a
+ * throwaway password after the first failed attempt does that beforehand.
+ */
+static void
+warm_crypto(PGconn *c)
+{
+	PQfreemem(PQencryptPasswordConn(c, "mig-wait", "mig-wait",
+	    "scram-sha-256"));
 }
 
 /* NULL when every listed version has an applied row, else what is missing. */
@@ -122,8 +189,10 @@ wait_run(const struct connopts *co, long timeout_s, int quiet,
     const struct miglist *applied)
 {
 	long long start = now_ms(), next_report = start + 5000;
-	long delay = 25;
+	long long starting = -1;	/* since when the server says so */
+	long delay = 25, pause;
 	struct probe probe = { .ok = 0 };
+	int warmed = 0;
 	PGconn *c = NULL;
 
 	if (applied != NULL && applied->n == 0)
@@ -131,10 +200,11 @@ wait_run(const struct connopts *co, long timeout_s, int quiet,
 	for (;;) {
 		enum connfail f = CONN_OK;
 		char *msg = NULL;
-		long long elapsed;
+		long long elapsed, tried = now_ms(), took;
 
 		if (c == NULL)
 			c = conn_open(co, &f, &msg);
+		took = now_ms() - tried;
 		if (f == CONN_OK) {
 			PGresult *r = exec_params(c, "SELECT 1", 0, NULL);
 
@@ -161,8 +231,6 @@ wait_run(const struct connopts *co, long timeout_s, int quiet,
 
 			free(msg);
 			msg = m;
-			PQfinish(c);
-			c = NULL;
 		}
 		elapsed = now_ms() - start;
 		if (elapsed >= timeout_s * 1000)
@@ -176,15 +244,36 @@ wait_run(const struct connopts *co, long timeout_s, int quiet,
 			next_report += 5000;
 		}
 		free(msg);
-		/* A server that says it is starting is ready within moments. */
-		if (f == CONN_STARTING)
+		if (PQstatus(c) != CONNECTION_OK) {
+			if (!warmed) {
+				warm_crypto(c);
+				warmed = 1;
+			}
+			PQfinish(c);
+			c = NULL;
+		}
+		/*
+		 * A server that says it is starting is ready within moments; the
+		 * back-off begins anew should it go away again.
+		 */
+		if (f == CONN_STARTING) {
+			if (starting == -1)
+				starting = tried;
+			pause = (long)(tried + starting_interval(tried - starting,
+			    took) - now_ms());
 			delay = 25;
-		if (delay > timeout_s * 1000 - elapsed)
-			delay = (long)(timeout_s * 1000 - elapsed);
+		} else {
+			starting = -1;
+			pause = delay;
+			delay = delay * 2 > 1000 ? 1000 : delay * 2;
+		}
+		if (pause > timeout_s * 1000 - elapsed)
+			pause = (long)(timeout_s * 1000 - elapsed);
+		if (pause <= 0)
+			continue;
 		if (f == CONN_NOSERVER)
-			wait_for_server(&probe, delay);
+			wait_for_server(&probe, pause);
 		else
-			sleep_ms(delay);
-		delay = delay * 2 > 1000 ? 1000 : delay * 2;
+			sleep_ms(pause);
 	}
 }
