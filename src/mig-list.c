@@ -28,6 +28,7 @@ main(int argc, char *argv[])
 			usage(EXIT_USAGE);
 	argc -= optind;
 	argv += optind;
+	list_huge_pages = 1;
 	if (argc == 0)
 		list_scan(dflt && *dflt ? dflt : "migrations", &l);
 	for (int i = 0; i < argc; i++)

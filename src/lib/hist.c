@@ -112,10 +112,11 @@ table_resolve(PGconn *c, struct table *t, const char *settings)
 	PGresult *r;
 	int n, pick = -1, found = 0;
 
+	/* The search_path holds only schemas that exist. */
 	buf_printf(&q, "%sSELECT s, pg_catalog.to_regclass(pg_catalog.format("
-	    "'%%I.%%I', s, '%s'))::oid, pg_catalog.to_regnamespace("
-	    "pg_catalog.format('%%I', s)) IS NOT NULL FROM ", settings ?
-	    settings : "", t->name);
+	    "'%%I.%%I', s, '%s'))::oid, %s FROM ", settings ? settings : "",
+	    t->name, t->schema != NULL ? "pg_catalog.to_regnamespace("
+	    "pg_catalog.format('%I', s)) IS NOT NULL" : "true");
 	if (t->schema != NULL)
 		buf_printf(&q, "(VALUES ('%s'::text)) p(s)", t->schema);
 	else

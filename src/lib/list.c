@@ -20,6 +20,12 @@
 #define HUGE	((size_t)2 << 20)
 #define HUGE_ROUND(n)	(((n) + HUGE - 1) & ~(HUGE - 1))
 
+/*
+ * Only mig-list asks for huge pages: it lives for milliseconds, while the
+ * tools that read a list keep it beside a connection and count their RSS.
+ */
+int list_huge_pages;
+
 static void *
 mem_get(size_t *size)
 {
@@ -37,7 +43,8 @@ mem_get(size_t *size)
 	if (lead > 0)
 		munmap(p, lead);
 	munmap(p + lead + n, HUGE - lead);
-	(void)madvise(p + lead, n, MADV_HUGEPAGE);	/* a wish, not a need */
+	if (list_huge_pages)
+		(void)madvise(p + lead, n, MADV_HUGEPAGE); /* a wish, not a need */
 	*size = n;
 	return p + lead;
 }

@@ -88,6 +88,7 @@ struct miglist {
 	struct memblock *mem;	/* v[]'s strings and more, freed with it */
 };
 int list_line_parse(char *line, struct migname *, char **path, char **err);
+extern int list_huge_pages;
 void list_read(FILE *, const char *what, struct miglist *);
 void list_scan(const char *dir, struct miglist *);
 void list_sort_check(struct miglist *, int from_files);
