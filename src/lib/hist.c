@@ -362,6 +362,8 @@ history_read(PGconn *c, const struct table *t, struct history *h,
 		PQclear(bad);
 		pq_fail(c, "cannot read the history table");
 	}
+	if (h->n == 0)
+		return;
 	qsort(h->v, h->n, sizeof *h->v, by_id);
 	if (partial && !(what & HIST_SQL))
 		partial_sql(c, t, h);
