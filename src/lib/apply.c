@@ -13,20 +13,6 @@ struct plan {
 };
 
 static void
-load_all(const struct miglist *l, char (*sums)[65], int *notx)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		struct migfile f;
-
-		migfile_load(&l->v[i], &f);
-		memcpy(sums[i], f.checksum, 65);
-		notx[i] = f.up.notx;
-		migfile_free(&f);
-		conn_pump(0);
-	}
-}
-
-static void
 make_plan(const struct applyopts *ao, const struct miglist *l,
     char (*sums)[65], const struct history *h, struct plan *p, int warn)
 {
@@ -280,7 +266,7 @@ apply_run(const struct connopts *co, const struct applyopts *ao,
 	size_t i;
 
 	table_parse(co->table, &t);
-	load_all(l, sums, notx);
+	files_load(l, sums, notx);
 	if (ao->to != NULL && list_find(l, version_arg("--to", ao->to)) == NULL)
 		mig_errx(EXIT_DATA, "--to %s: no such version in the list",
 		    ao->to);

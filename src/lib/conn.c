@@ -212,7 +212,7 @@ static struct {
 	PostgresPollingStatusType st;
 } pending;
 
-static PGconn *
+static void
 start(const struct connopts *o)
 {
 	const char *keys[8], *vals[8];
@@ -236,7 +236,6 @@ start(const struct connopts *o)
 	PQsetErrorVerbosity(c, PQERRORS_VERBOSE);
 	pending.c = c;
 	pending.st = PGRES_POLLING_WRITING;
-	return c;
 }
 
 static int

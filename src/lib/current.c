@@ -71,14 +71,7 @@ current_run(const struct connopts *co, enum currentmode mode, int json,
 	table_parse(co->table, &t);
 	if (mode == CUR_STATUS) {
 		sums = xcalloc(l->n, sizeof *sums);
-		for (i = 0; i < l->n; i++) {
-			struct migfile f;
-
-			migfile_load(&l->v[i], &f);
-			memcpy(sums[i], f.checksum, sizeof sums[i]);
-			migfile_free(&f);
-			conn_pump(0);
-		}
+		files_load(l, sums, NULL);
 	}
 	c = conn_must(co);
 	table_resolve(c, &t, NULL);

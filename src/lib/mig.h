@@ -218,12 +218,15 @@ struct runopts {
 void runopts_init(struct runopts *);
 int run_option(struct runopts *, int ch, const char *arg);
 char *run_settings(const struct runopts *);
+void files_load(const struct miglist *, char (*sums)[65], int *notx);
 PGconn *run_connect(const struct connopts *, const struct runopts *,
     struct table *);
 
-/* The outcome of running a section; on failure the error is printed. */
-/* RUN_RETRY: a batch transaction met lock_timeout, was rolled back and
- * should be run again from its start. */
+/*
+ * The outcome of running a section; on failure the error is printed.
+ * RUN_RETRY: a batch transaction met lock_timeout, was rolled back and
+ * should be run again from its start.
+ */
 enum outcome { RUN_DONE, RUN_FAILED, RUN_INTERRUPTED, RUN_RETRY };
 struct step {
 	const char *label;	/* "0002_add_index", for progress lines */

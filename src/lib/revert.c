@@ -94,12 +94,8 @@ revert_run(const struct connopts *co, const struct revertopts *ro,
 	PGconn *c;
 
 	table_parse(co->table, &t);
-	for (i = 0; l != NULL && i < l->n; i++) {
-		struct migfile f;
-
-		migfile_load(&l->v[i], &f);
-		migfile_free(&f);
-	}
+	if (l != NULL)
+		files_load(l, NULL, NULL);
 	c = run_connect(co, &ro->run, &t);
 	if (t.exists && !ro->run.dry_run)
 		lock_take(c, &t, ro->run.lock_wait);

@@ -54,6 +54,27 @@ run_settings(const struct runopts *r)
 	    r->lock_timeout, r->statement_timeout);
 }
 
+/*
+ * Reads and checks every file of the list before anything runs, keeping
+ * each one's checksum and whether it runs outside a transaction (either
+ * may be NULL), and moves a connection under way along between files.
+ */
+void
+files_load(const struct miglist *l, char (*sums)[65], int *notx)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct migfile f;
+
+		migfile_load(&l->v[i], &f);
+		if (sums != NULL)
+			memcpy(sums[i], f.checksum, sizeof sums[i]);
+		if (notx != NULL)
+			notx[i] = f.up.notx;
+		migfile_free(&f);
+		conn_pump(0);
+	}
+}
+
 PGconn *
 run_connect(const struct connopts *co, const struct runopts *ro,
     struct table *t)
