@@ -17,8 +17,14 @@ enum {
 	EXIT_DATA = 65,
 	EXIT_NOINPUT = 66,
 	EXIT_UNAVAILABLE = 69,
+	EXIT_SOFTWARE = 70,	/* a bug in mig */
+	EXIT_OSERR = 71,	/* out of memory, cannot start a process */
 	EXIT_CANTCREAT = 73,
+	EXIT_IOERR = 74,	/* writing stdout or reading a file failed */
 	EXIT_TEMPFAIL = 75,
+	EXIT_NOPERM = 77,	/* no right to mig's own bookkeeping */
+	EXIT_SIGINT = 130,
+	EXIT_SIGTERM = 143,
 };
 
 /* util.c */
