@@ -116,7 +116,7 @@ applied_by text"
 	run apply
 	assert_success
 	table_exists ops.mig_log
-	! table_exists public.mig_history
+	refute table_exists public.mig_history
 	run applied_versions ops.mig_log
 	assert_output 0001
 	# The next run finds it there: nothing pending.
@@ -131,7 +131,7 @@ applied_by text"
 	run apply --table audit.schema_history
 	assert_success
 	table_exists audit.schema_history
-	! table_exists public.other_history
+	refute table_exists public.other_history
 	run applied_versions audit.schema_history
 	assert_output 0001
 	run apply --table=audit.schema_history
@@ -148,7 +148,7 @@ applied_by text"
 	write_mig 0002_b "SET search_path = trap; CREATE TABLE public.b (x int);"
 	run apply
 	assert_success
-	! table_exists trap.mig_history
+	refute table_exists trap.mig_history
 	run applied_versions public.mig_history
 	assert_output $'0001\n0002'
 }
@@ -164,8 +164,8 @@ applied_by text"
 	MIG_TABLE='no way' run apply
 	assert_failure 64
 	assert_output --partial "'no way'"
-	! table_exists a
-	! table_exists mig_history
+	refute table_exists a
+	refute table_exists mig_history
 }
 
 @test "mig-apply: a version is unique by its integer value in the history" {
@@ -255,7 +255,7 @@ $(line 0002 blocked)"
 	assert_success
 	assert_output ''
 	[[ $stderr == *'up to date'* ]]
-	! table_exists mig_history
+	refute table_exists mig_history
 }
 
 # ---- dry run, --to ----------------------------------------------------------
@@ -267,14 +267,14 @@ $(line 0002 blocked)"
 	assert_success
 	assert_output "$(line 0001 a)
 $(line 0002 b)"
-	! table_exists mig_history
-	! table_exists a
+	refute table_exists mig_history
+	refute table_exists a
 	run apply --to 1
 	assert_success
 	run --separate-stderr apply --dry-run
 	assert_success
 	assert_output "$(line 0002 b)"
-	! table_exists b
+	refute table_exists b
 	run applied_versions
 	assert_output 0001
 }
@@ -287,7 +287,7 @@ $(line 0002 b)"
 	assert_success
 	assert_output "$(line 0001 a)
 $(line 0002 b)"
-	! table_exists c
+	refute table_exists c
 	run --separate-stderr apply --to=0003
 	assert_success
 	assert_output "$(line 0003 c)"
@@ -299,8 +299,8 @@ $(line 0002 b)"
 	run apply --to 2
 	assert_failure 65
 	assert_output --partial '--to 2'
-	! table_exists a
-	! table_exists mig_history
+	refute table_exists a
+	refute table_exists mig_history
 	run apply --to 12x
 	assert_failure 65
 }
@@ -344,9 +344,9 @@ $(line 0002 blocked)"
 	assert_failure 1
 	assert_output ''
 	[[ $stderr == *'migrations/0003_c.sql:3:1: ERROR: division by zero (SQLSTATE 22012)'* ]]
-	! table_exists a
-	! table_exists b
-	! table_exists c
+	refute table_exists a
+	refute table_exists b
+	refute table_exists c
 	run applied_versions
 	assert_output ''
 }
@@ -358,8 +358,8 @@ $(line 0002 blocked)"
 	assert_failure 65
 	assert_output --partial 'migrations/0002_idx.sql'
 	assert_output --partial 'transaction:false'
-	! table_exists a
-	! table_exists mig_history
+	refute table_exists a
+	refute table_exists mig_history
 }
 
 @test "mig-apply: --single-transaction only looks at the batch, not a transaction:false one already applied" {
@@ -391,8 +391,8 @@ $(line 0002 blocked)"
 	assert_failure 65
 	assert_output ''
 	[[ $stderr == *'migrations/0001_a.sql'*'--allow-out-of-order'* ]]
-	! table_exists a
-	! table_exists c
+	refute table_exists a
+	refute table_exists c
 	run --separate-stderr apply --allow-out-of-order
 	assert_success
 	assert_output "$(line 0001 a)
@@ -408,7 +408,7 @@ $(line 0003 c)"
 	run apply
 	assert_failure 65
 	assert_output --partial 'migrations/0001_a.sql'
-	! table_exists a
+	refute table_exists a
 }
 
 @test "mig-apply: a checksum change is refused with 65 before anything runs" {
@@ -421,7 +421,7 @@ $(line 0003 c)"
 	assert_failure 65
 	assert_output ''
 	[[ $stderr == *'migrations/0001_a.sql'*changed* ]]
-	! table_exists b
+	refute table_exists b
 	run applied_versions
 	assert_output 0001
 }
@@ -461,7 +461,7 @@ $(line 0003 c)"
 	assert_success
 	assert_output "$(line 0001 a)
 $(line 0002 idx)"
-	! table_exists a
+	refute table_exists a
 	run psql_admin -c "SELECT version, state, checksum, down_sql FROM mig_history ORDER BY id"
 	assert_output "0001|applied|$(sha $'CREATE TABLE a (x int);\n')|DROP TABLE a;
 
@@ -491,7 +491,7 @@ $(line 0002 idx)"
 	[[ $stderr == *'migrations/0002_two.sql:3:20: ERROR: type "nosuchtype" does not exist (SQLSTATE 42704)'* ]]
 	run psql_admin -c "SELECT version, state, statements_done FROM mig_history ORDER BY id"
 	assert_output $'0001|applied|0\n0002|partial|1'
-	! table_exists t3
+	refute table_exists t3
 }
 
 @test "mig-apply: a transaction:false failure in its first statement leaves a row with statements_done 0" {
@@ -532,7 +532,7 @@ $(line 0002 idx)"
 	assert_failure 65
 	assert_output --partial 'migrations/0002_two.sql'
 	assert_output --partial 'statement 1'
-	! table_exists t2
+	refute table_exists t2
 	run psql_admin -c "SELECT n FROM log"
 	assert_output 1
 	run psql_admin -c "SELECT state, statements_done FROM mig_history WHERE version = '0002'"
@@ -595,7 +595,7 @@ $(line 0003 alter)"
 	run --separate-stderr apply --statement-timeout 200
 	assert_failure 1
 	[[ $stderr == *'migrations/0001_slow.sql:3:1: ERROR: canceling statement due to statement timeout (SQLSTATE 57014)'* ]]
-	! table_exists a
+	refute table_exists a
 }
 
 @test "mig-apply: the session's application_name is mig-apply unless the user set one" {
