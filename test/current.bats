@@ -71,7 +71,7 @@ for l in sys.stdin:
 @test "mig-current: reading does not create the history table" {
 	run mig-current --all
 	assert_success
-	! table_exists mig_history
+	refute table_exists mig_history
 }
 
 @test "mig-current: an empty history table prints nothing" {
@@ -152,7 +152,7 @@ pending	10	ten"
 	assert_output "pending	0001	users
 pending	0002	posts
 pending	0003	tags"
-	! table_exists mig_history
+	refute table_exists mig_history
 }
 
 @test "mig-current: --status names applied, pending, changed, missing and partial and exits 0" {
