@@ -72,7 +72,7 @@ hold_advisory_lock() {
 	run --separate-stderr apply
 	assert_failure 1
 	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:4:11: ERROR: column "nosuchcol" does not exist (SQLSTATE 42703)' ]]
-	! table_exists a
+	refute table_exists a
 }
 
 @test "errors: the 3rd statement on one line gets the column on that line" {
@@ -147,7 +147,7 @@ hold_advisory_lock() {
 	[[ ${stderr_lines[0]} == 'migrations/0001_a.sql:3:1: ERROR: duplicate key value violates unique constraint "u_x_key" (SQLSTATE 23505)' ]]
 	[[ ${stderr_lines[1]} == 'DETAIL: Key (x)=(1) already exists.' ]]
 	[[ ${#stderr_lines[@]} == 2 ]]
-	! table_exists u
+	refute table_exists u
 }
 
 @test "errors: HINT follows when the server sends one (misspelled function)" {
@@ -187,8 +187,8 @@ hold_advisory_lock() {
 	assert_output "$(printf '0001\ta\tmigrations/0001_a.sql')"
 	[[ $stderr == *'migrations/0002_b.sql:3:8: ERROR: column "nosuchcol" does not exist (SQLSTATE 42703)'* ]]
 	table_exists a
-	! table_exists b
-	! table_exists c
+	refute table_exists b
+	refute table_exists c
 	run applied_versions
 	assert_output 0001
 }
@@ -240,8 +240,8 @@ hold_advisory_lock() {
 	assert_failure 64
 	run revert --all --to 1
 	assert_failure 64
-	! table_exists a
-	! table_exists mig_history
+	refute table_exists a
+	refute table_exists mig_history
 }
 
 @test "exit 64: an invalid conninfo, with -d or in DATABASE_URL, for mig-apply and mig-revert" {
@@ -256,7 +256,7 @@ hold_advisory_lock() {
 		assert_failure 64
 		assert_output --partial 'DATABASE_URL'
 	done
-	! table_exists mig_history
+	refute table_exists mig_history
 }
 
 @test "exit 65: a malformed list, a duplicate version, a bad file, naming the line or file" {
@@ -281,8 +281,8 @@ hold_advisory_lock() {
 	run apply
 	assert_failure 65
 	assert_output --partial 'migrations/0002_b.sql:3'
-	! table_exists a
-	! table_exists mig_history
+	refute table_exists a
+	refute table_exists mig_history
 }
 
 @test "exit 65: a checksum change, naming the file" {
@@ -303,7 +303,7 @@ hold_advisory_lock() {
 	run apply
 	assert_failure 65
 	assert_output --partial 'migrations/0001_a.sql'
-	! table_exists a
+	refute table_exists a
 }
 
 @test "exit 65: --to not in the list (apply) or not applied (revert)" {
@@ -324,7 +324,7 @@ hold_advisory_lock() {
 	run apply --single-transaction
 	assert_failure 65
 	assert_output --partial 'migrations/0001_a.sql'
-	! table_exists a
+	refute table_exists a
 }
 
 @test "exit 65: a partial migration whose done statement changed, naming the file" {
@@ -356,7 +356,7 @@ hold_advisory_lock() {
 	assert_output --partial 'migrations/0002_b.sql'
 	run bash -o pipefail -c 'mig-list nosuchdir | mig-apply'
 	assert_failure 66
-	! table_exists mig_history
+	refute table_exists mig_history
 }
 
 @test "exit 69: cannot connect, naming the server without the password" {
@@ -367,7 +367,7 @@ hold_advisory_lock() {
 		assert_failure 69
 		assert_output --partial "cannot connect to mig@127.0.0.1:1/$TEST_DB"
 	done
-	! table_exists mig_history
+	refute table_exists mig_history
 	# Authentication failed is 69 too.
 	mig_secret wrong-pw-69
 	DATABASE_URL=${DATABASE_URL/"$PGTMP_PASSWORD"/wrong-pw-69} run bash -c 'mig-list | mig-apply'
@@ -383,7 +383,7 @@ hold_advisory_lock() {
 	assert_failure 75
 	assert_output ''
 	[[ $stderr == *'migration lock'*'--lock-wait'* ]]
-	! table_exists a
+	refute table_exists a
 	bg_cleanup
 	run apply --lock-wait 1
 	assert_success
@@ -410,5 +410,5 @@ hold_advisory_lock() {
 	put 0002_b.sql '-- migrate:up\nCREATE TABLE b (x int);\n'
 	run apply --lock-wait 1 --table Other_History
 	assert_failure 75
-	! table_exists b
+	refute table_exists b
 }
