@@ -35,7 +35,7 @@ three() {
 	assert_success
 	assert_output "$(line 0003 c)"
 	[[ ${#stderr_lines[@]} == 1 && ${stderr_lines[0]} =~ ^mig-revert:\ reverted\ 0003\ c\ \([0-9]+\ ms\)$ ]]
-	! table_exists c
+	refute table_exists c
 	table_exists b
 	run applied_versions
 	assert_output $'0001\n0002'
@@ -56,7 +56,7 @@ three() {
 	assert_output "$(line 0003 c)
 $(line 0002 b)"
 	table_exists a
-	! table_exists b
+	refute table_exists b
 	run applied_versions
 	assert_output 0001
 	# More steps than applied: all of them.
@@ -100,7 +100,7 @@ $(line 0002 b)"
 	assert_output "$(line 0003 c)
 $(line 0002 b)
 $(line 0001 a)"
-	! table_exists a
+	refute table_exists a
 	run applied_versions
 	assert_output ''
 	run psql_admin -c "SELECT count(*) FROM mig_history"
@@ -148,7 +148,7 @@ $(line 0001 a)"
 	assert_success
 	assert_output "$(line 0001 a)"
 	table_exists from_file
-	! table_exists a
+	refute table_exists a
 }
 
 @test "mig-revert: without a down in the listed file the stored down SQL runs" {
@@ -161,7 +161,7 @@ $(line 0001 a)"
 	assert_success
 	assert_output "$(line 0001 a)"
 	table_exists from_history
-	! table_exists a
+	refute table_exists a
 }
 
 @test "mig-revert: a deleted file reverts from the history with no list on stdin" {
@@ -175,7 +175,7 @@ $(line 0001 a)"
 	# The stored path, as it was applied.
 	assert_output "$(line 0002 b)"
 	table_exists from_history
-	! table_exists b
+	refute table_exists b
 	run applied_versions
 	assert_output 0001
 }
@@ -278,7 +278,7 @@ $(line 0001 a)"
 	run --separate-stderr revert
 	assert_success
 	assert_output "$(line 0001 two)"
-	! table_exists t1
+	refute table_exists t1
 	run psql_admin -c "SELECT count(*) FROM mig_history"
 	assert_output 0
 }
@@ -292,7 +292,7 @@ $(line 0001 a)"
 	run --separate-stderr revert
 	assert_success
 	assert_output "$(line 0002 idx)"
-	! table_exists t_x
+	refute table_exists t_x
 	run applied_versions
 	assert_output 0001
 	# And from the history, where the option is kept.
@@ -302,7 +302,7 @@ $(line 0001 a)"
 	run --separate-stderr mig-revert </dev/null
 	assert_success
 	assert_output "$(line 0002 idx)"
-	! table_exists t_x
+	refute table_exists t_x
 }
 
 @test "mig-revert: a failing down is exit 1 with its position, and the row stays" {
