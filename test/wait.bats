@@ -199,7 +199,7 @@ two_migs() {
 	two_migs
 	run --separate-stderr bash -c 'mig-list | mig-wait --applied -t 0'
 	assert_failure 75
-	! table_exists mig_history
+	refute table_exists mig_history
 }
 
 @test "mig-wait: --applied with every listed migration applied exits 0" {
