@@ -15,7 +15,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
 	char *sql = xstrndup((const char *)data, size);
 	struct stmt *st;
-	size_t n = sql_split(sql, size, &st), at = 0;
+	size_t n = sql_split(sql, size, 1, &st), at = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		if (st[i].off != at)

@@ -15,7 +15,7 @@ main(void)
 	buf_add(&b, "", 0);
 	while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0)
 		buf_add(&b, chunk, n);
-	n = sql_split(b.s, b.len, &st);
+	n = sql_split(b.s, b.len, 1, &st);
 	for (size_t i = 0; i < n; i++)
 		count += !st[i].empty;
 	printf("%zu\n", count);

@@ -201,8 +201,9 @@ decoy() {
 	decoy
 	write_mig 0001_hostile "SET search_path = decoy, pg_catalog, public;
 CREATE TABLE t1 (id int);" 'DROP TABLE decoy.t1;'
-	write_mig 0002_after 'CREATE TABLE t2 (id int);' 'DROP TABLE decoy.t2;'
-	write_mig --no-tx 0003_notx 'CREATE TABLE IF NOT EXISTS t3 (id int);
+	write_mig 0002_after 'CREATE TABLE t2 (id int);' 'DROP TABLE public.t2;'
+	write_mig --no-tx 0003_notx 'SET search_path = decoy, pg_catalog, public;
+CREATE TABLE IF NOT EXISTS t3 (id int);
 CREATE TABLE IF NOT EXISTS t3b (id int);' 'SET search_path = decoy, pg_catalog, public;
 DROP TABLE IF EXISTS t3b, t3;'
 
@@ -213,9 +214,10 @@ DROP TABLE IF EXISTS t3b, t3;'
 	assert_output $'0001\n0002\n0003'
 	run psql_admin -c "SELECT count(*) FROM decoy.mig_history"
 	assert_output 0
-	# The migrations' own tables followed the search_path they set.
+	# The migrations' own tables followed the search_path each set; the
+	# one that set none got the default, not the one before it's.
 	run psql_admin -c "SELECT string_agg(n.nspname || '.' || c.relname, ',' ORDER BY c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname ~ '^t[0-9]'"
-	assert_output 'decoy.t1,decoy.t2,decoy.t3,decoy.t3b'
+	assert_output 'decoy.t1,public.t2,decoy.t3,decoy.t3b'
 
 	# mig-revert whose first down sets it: the next deletes still hit public.
 	run --separate-stderr bash -c 'mig-revert --steps 3 </dev/null'

@@ -4,13 +4,69 @@
 
 #include "mig.h"
 
+/*
+ * A migration's time: since its transaction began, or in a batch since the
+ * mark set at its start (gone if the migration ran RESET ALL).
+ */
 #define ELAPSED "(extract(epoch FROM pg_catalog.clock_timestamp() - " \
-	"pg_catalog.current_setting('mig.started')::timestamptz) * 1000)::int"
+	"coalesce(nullif(pg_catalog.current_setting(" \
+	"'mig.started', true), '')::timestamptz, pg_catalog.now())) * 1000)::int"
 
 struct plan {
 	size_t *todo;		/* indexes into the list, in version order */
 	size_t n;
 };
+
+/* Statements a partial run already did must be the ones in the file now. */
+static void
+check_done(const struct mig *m, const struct section *now,
+    const char *stored, int done)
+{
+	struct stmt *a, *b;
+	size_t na = sql_split(stored, strlen(stored), 1, &a);
+	size_t nb = sql_split(now->sql, now->len, 1, &b), i = 0, j = 0;
+
+	for (int k = 0; k < done; k++, i++, j++) {
+		size_t la, lb;
+
+		while (i < na && a[i].empty)
+			i++;
+		while (j < nb && b[j].empty)
+			j++;
+		if (i >= na || j >= nb)
+			break;
+		la = a[i].off + a[i].len - a[i].start;
+		lb = b[j].off + b[j].len - b[j].start;
+		if (la != lb || memcmp(stored + a[i].start,
+		    now->sql + b[j].start, la) != 0)
+			mig_errx(EXIT_DATA, "%s: statement %d was already run "
+			    "by an unfinished apply and has changed since; "
+			    "only the statements after it may be edited",
+			    m->path, k + 1);
+	}
+	free(a);
+	free(b);
+}
+
+/*
+ * A partial migration can only be finished as it was begun: by running its
+ * remaining statements, with the done ones unchanged. Checked with the
+ * plan, so -n checks it too.
+ */
+static void
+check_partial(const struct applyopts *ao, const struct mig *m,
+    const struct hrow *r)
+{
+	struct migfile f;
+
+	if (ao->mark_only)
+		mig_errx(EXIT_DATA, "%s: recorded as partial; run mig-apply "
+		    "without --mark-only to finish it, or mig-revert it",
+		    m->path);
+	migfile_load(m, &f);
+	check_done(m, &f.up, r->up_sql, r->statements_done);
+	migfile_free(&f);
+}
 
 static void
 make_plan(const struct applyopts *ao, const struct miglist *l,
@@ -42,6 +98,16 @@ make_plan(const struct applyopts *ao, const struct miglist *l,
 		const struct mig *m = &l->v[i];
 		struct hrow *r = history_find(h, m->vnum);
 
+		if (r != NULL && strcmp(r->name, m->name) != 0) {
+			mig_warnx("%s: version %s is applied as another "
+			    "migration, %s_%s (from %s); two migrations share "
+			    "the version: give this one a new one", m->path,
+			    m->version, r->version, r->name, r->path);
+			bad++;
+			continue;
+		}
+		if (r != NULL && r->partial)
+			check_partial(ao, m, r);
 		if (r != NULL && !r->partial) {
 			if (strcmp(r->checksum, sums[i]) != 0) {
 				mig_warnx("%s: changed since it was applied "
@@ -94,37 +160,6 @@ stopped(const struct mig *m, enum outcome o, size_t done, int notx)
 	exit(EXIT_SQL);
 }
 
-/* Statements a partial run already did must be the ones in the file now. */
-static void
-check_done(const struct mig *m, const struct section *now,
-    const char *stored, int done)
-{
-	struct stmt *a, *b;
-	size_t na = sql_split(stored, strlen(stored), &a);
-	size_t nb = sql_split(now->sql, now->len, &b), i = 0, j = 0;
-
-	for (int k = 0; k < done; k++, i++, j++) {
-		size_t la, lb;
-
-		while (i < na && a[i].empty)
-			i++;
-		while (j < nb && b[j].empty)
-			j++;
-		if (i >= na || j >= nb)
-			break;
-		la = a[i].off + a[i].len - a[i].start;
-		lb = b[j].off + b[j].len - b[j].start;
-		if (la != lb || memcmp(stored + a[i].start,
-		    now->sql + b[j].start, la) != 0)
-			mig_errx(EXIT_DATA, "%s: statement %d was already run "
-			    "by an unfinished apply and has changed since; "
-			    "only the statements after it may be edited",
-			    m->path, k + 1);
-	}
-	free(a);
-	free(b);
-}
-
 static enum outcome
 apply_notx(PGconn *c, const struct applyopts *ao, const struct table *t,
     const struct mig *m, struct migfile *f, struct hrow *row)
@@ -133,7 +168,8 @@ apply_notx(PGconn *c, const struct applyopts *ao, const struct table *t,
 	char *q, *id, ms[24];
 	const char *p[6] = { m->version, m->name, m->path, f->checksum,
 	    f->up.sql, down };
-	struct step s = { m->name, &f->up, NULL, 0, NULL, 0, 0 };
+	char *label = xasprintf("%s_%s", m->version, m->name);
+	struct step s = { .label = label, .sec = &f->up };
 	long long start = now_ms();
 	size_t from = 0;
 	enum outcome o;
@@ -151,7 +187,6 @@ apply_notx(PGconn *c, const struct applyopts *ao, const struct table *t,
 		id = xstrdup(PQgetvalue(r, 0, 0));
 		PQclear(r);
 	} else {
-		check_done(m, &f->up, row->up_sql, row->statements_done);
 		from = (size_t)row->statements_done;
 		id = xasprintf("%lld", row->id);
 	}
@@ -159,6 +194,12 @@ apply_notx(PGconn *c, const struct applyopts *ao, const struct table *t,
 	    t->qual);
 	o = run_notx(c, &ao->run, &s, from, q, id);
 	free(q);
+	free(label);
+	if (o == RUN_FAILED)
+		mig_warnx("%s: left partial: %zu of %zu statement(s) done and "
+		    "recorded; fix the failing statement and run mig-apply again "
+		    "to resume from it (or mig-revert it)", m->path, s.done,
+		    s.total);
 	if (o == RUN_DONE) {
 		const char *u[6] = { f->checksum, f->up.sql, down, ms, id,
 		    m->path };
@@ -195,15 +236,16 @@ apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
 		return o;
 	}
 	if (row != NULL)
-		mig_errx(EXIT_DATA, "%s: recorded as partial; run mig-apply "
-		    "without --mark-only to finish it, or mig-revert it",
-		    m->path);
+		mig_errx(EXIT_DATA, "%s: recorded as partial, but no longer "
+		    "transaction:false; restore its marker to finish it, or "
+		    "mig-revert it", m->path);
 	down = f.down.present ? section_stored(&f.down) : NULL;
 	{
 		const char *p[6] = { m->version, m->name, m->path, f.checksum,
 		    f.up.sql, down };
-		struct step s = { m->name, &f.up, NULL, 6, p, ao->single,
-		    tries };
+		char *label = xasprintf("%s_%s", m->version, m->name);
+		struct step s = { .label = label, .sec = &f.up, .nparams = 6,
+		    .params = p, .single = ao->single, .tries = tries };
 
 		marked.path = m->path;
 		if (ao->mark_only)
@@ -214,6 +256,7 @@ apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
 		s.bookkeeping = q;
 		o = run_tx(c, &ao->run, &s);
 		free(q);
+		free(label);
 	}
 	free(down);
 	migfile_free(&f);

@@ -113,8 +113,9 @@ table_resolve(PGconn *c, struct table *t, const char *settings)
 	int n, pick = -1, found = 0;
 
 	/* The search_path holds only schemas that exist. */
-	buf_printf(&q, "%sSELECT s, pg_catalog.to_regclass(pg_catalog.format("
+	buf_printf(&q, "%s%sSELECT s, pg_catalog.to_regclass(pg_catalog.format("
 	    "'%%I.%%I', s, '%s'))::oid, %s FROM ", settings ? settings : "",
+	    settings ? "; " : "",
 	    t->name, t->schema != NULL ? "pg_catalog.to_regnamespace("
 	    "pg_catalog.format('%I', s)) IS NOT NULL" : "true");
 	if (t->schema != NULL)

@@ -3,6 +3,7 @@
  * "-- +goose Up/Down" annotations, or a golang-migrate .up.sql/.down.sql
  * pair whose files may open with a marker carrying options.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -286,6 +287,195 @@ parse_half(const char *path, const char *text, size_t len, enum marker want,
 	set_section(sec, path, text, from, len, line, notx);
 }
 
+/* The file line of a section's offset. */
+static int
+line_of(const struct section *sec, size_t off)
+{
+	int line = sec->line;
+
+	for (size_t i = 0; i < off && i < sec->len; i++)
+		line += sec->sql[i] == '\n';
+	return line;
+}
+
+/* The next word of a statement, past white space: *w and its length. */
+static size_t
+next_word(const char **p, const char *end, const char **w)
+{
+	const char *s = *p;
+
+	while (s < end && strchr(" \t\n\r\f\v", *s) != NULL)
+		s++;
+	*w = s;
+	while (s < end && (isalnum((unsigned char)*s) || *s == '_'))
+		s++;
+	*p = s;
+	return (size_t)(s - *w);
+}
+
+static int
+is_word(const char *w, size_t n, const char *word)
+{
+	return n == strlen(word) && strncasecmp(w, word, n) == 0;
+}
+
+/* What transaction control a statement is, if any. */
+enum txctl { TX_NONE, TX_BEGIN, TX_COMMIT, TX_OTHER };
+
+static enum txctl
+txctl(const char *sql, const struct stmt *st)
+{
+	const char *p = sql + st->start, *end = sql + st->sqlend, *w;
+	size_t n = next_word(&p, end, &w);
+
+	if (is_word(w, n, "begin"))
+		return TX_BEGIN;
+	if (is_word(w, n, "end"))
+		return TX_COMMIT;
+	if (is_word(w, n, "abort"))
+		return TX_OTHER;
+	if (is_word(w, n, "start") || is_word(w, n, "prepare")) {
+		n = next_word(&p, end, &w);
+		if (!is_word(w, n, "transaction"))
+			return TX_NONE;
+		return sql[st->start] == 's' || sql[st->start] == 'S' ?
+		    TX_BEGIN : TX_OTHER;
+	}
+	if (is_word(w, n, "commit")) {
+		n = next_word(&p, end, &w);
+		return is_word(w, n, "prepared") ? TX_OTHER : TX_COMMIT;
+	}
+	if (is_word(w, n, "rollback")) {
+		n = next_word(&p, end, &w);
+		if (is_word(w, n, "work") || is_word(w, n, "transaction"))
+			n = next_word(&p, end, &w);
+		return is_word(w, n, "to") ? TX_NONE : TX_OTHER;
+	}
+	return TX_NONE;
+}
+
+/* The statement's first words, for a message. */
+static char *
+stmt_head(const char *sql, const struct stmt *st)
+{
+	size_t n = st->sqlend - st->start;
+	char *h;
+
+	if (n > 0 && sql[st->start + n - 1] == ';')
+		n--;
+	h = xstrndup(sql + st->start, n > 40 ? 40 : n);
+	h[strcspn(h, "\n")] = '\0';
+	return h;
+}
+
+/*
+ * A section's statements, as they run. A transactional section wrapped
+ * whole in BEGIN; ... COMMIT; (golang-migrate's habit) runs as one
+ * migration whose transaction is that pair: its COMMIT is left out, so the
+ * history row joins the transaction, and its BEGIN too when a batch
+ * transaction is open already. *wrapped tells whether the BEGIN is there.
+ */
+size_t
+section_split(const struct section *sec, int in_tx, struct stmt **out,
+    int *wrapped)
+{
+	size_t n = sql_split(sec->sql, sec->len, 1, out), first = n, last = n;
+	struct stmt *st = *out;
+
+	*wrapped = 0;
+	if (sec->notx)
+		return n;
+	for (size_t i = 0; i < n; i++)
+		if (!st[i].empty) {
+			if (first == n)
+				first = i;
+			last = i;
+		}
+	if (first < last && !st[first].block && !st[last].block &&
+	    txctl(sec->sql, &st[first]) == TX_BEGIN &&
+	    txctl(sec->sql, &st[last]) == TX_COMMIT) {
+		st[last].empty = 1;
+		if (in_tx)
+			st[first].empty = 1;
+		else
+			*wrapped = 1;
+	}
+	return n;
+}
+
+/*
+ * What a section may not hold, found before anything runs: a psql
+ * meta-command, COPY TO STDOUT, COPY data with no end, and in a
+ * transactional section any transaction control but a whole-section
+ * BEGIN ... COMMIT. NULL, or the message.
+ */
+static char *
+section_check(const struct section *sec)
+{
+	struct stmt *st, *in;
+	size_t n, k;
+	int wrapped;
+	char *why = NULL, *h;
+
+	n = section_split(sec, 0, &st, &wrapped);
+	for (size_t i = 0; i < n && why == NULL; i++) {
+		const struct stmt *s = &st[i];
+
+		if (s->meta) {
+			size_t len = strcspn(sec->sql + s->meta_at, " \t\n");
+
+			why = xasprintf("%s:%d: '%.*s' is a psql meta-command; "
+			    "mig runs SQL, not psql scripts: write it as SQL",
+			    sec->path, line_of(sec, s->meta_at), (int)len,
+			    sec->sql + s->meta_at);
+		} else if (s->copy == COPY_TO_STDOUT)
+			why = xasprintf("%s:%d: COPY ... TO STDOUT has nowhere "
+			    "to send its rows in a migration; remove it",
+			    sec->path, line_of(sec, s->start));
+		else if (s->copy == COPY_FROM_STDIN && !s->copy_ended)
+			why = xasprintf("%s:%d: the rows of this COPY ... FROM "
+			    "STDIN have no closing '\\.' line; end them with one",
+			    sec->path, line_of(sec, s->start));
+		if (why != NULL || sec->notx || s->empty)
+			continue;
+		/* The BEGIN of a wrapping pair is the migration's own. */
+		if (wrapped) {
+			wrapped = 0;
+			continue;
+		}
+		/* A goose block may hold several statements: each counts. */
+		k = s->block ? sql_split(sec->sql + s->off, s->len, 0, &in) : 1;
+		for (size_t j = 0; j < k && why == NULL; j++) {
+			struct stmt one = s->block ? in[j] : *s;
+
+			if (s->block) {
+				one.start += s->off;
+				one.sqlend += s->off;
+				if (one.copy != COPY_NONE) {
+					why = xasprintf("%s:%d: COPY inside a "
+					    "StatementBegin/StatementEnd block; "
+					    "move it out of the block",
+					    sec->path, line_of(sec, one.start));
+					break;
+				}
+			}
+			if (one.empty || txctl(sec->sql, &one) == TX_NONE)
+				continue;
+			h = stmt_head(sec->sql, &one);
+			why = xasprintf("%s:%d: '%s' in a transactional "
+			    "migration: mig runs each migration in a transaction "
+			    "of its own; remove it, or mark the section "
+			    "transaction:false to run it as written", sec->path,
+			    line_of(sec, one.start), h);
+			free(h);
+		}
+		if (s->block)
+			free(in);
+	}
+	free(st);
+	return why;
+}
+
 void
 checksum_hex(const char *s, size_t n, char out[65])
 {
@@ -354,6 +544,15 @@ migfile_load(const struct mig *m, struct migfile *f)
 		load_part(m->path, MIG_UP, f);
 	if (m->down_path != NULL)
 		load_part(m->down_path, MIG_DOWN, f);
+	for (int i = 0; i < 2; i++) {
+		const struct section *sec = i == 0 ? &f->up : &f->down;
+		char *why = sec->present ? section_check(sec) : NULL;
+
+		if (why != NULL) {
+			migfile_free(f);
+			mig_errx(EXIT_DATA, "%s", why);
+		}
+	}
 	checksum_hex(f->up.sql, f->up.len, f->checksum);
 	return 0;
 }

@@ -104,12 +104,21 @@ void list_free(struct miglist *);
 const struct mig *list_find(const struct miglist *, uint64_t);
 
 /* split.c: statements of a section, covering it without gaps. */
+enum copydir { COPY_NONE, COPY_FROM_STDIN, COPY_TO_STDOUT };
 struct stmt {
-	size_t off, len;	/* span in the section, ';' included */
+	size_t off, len;	/* span in the section: ';' and COPY data too */
 	size_t start;		/* offset of its first token, past comments */
+	size_t sqlend;		/* end of the SQL to send, before COPY data */
+	size_t data, datalen;	/* COPY ... FROM STDIN: its rows, no "\." */
+	size_t meta_at;		/* where its psql meta-command is */
+	enum copydir copy;
+	int copy_ended;		/* the rows end with a "\." line */
+	int meta;		/* holds a psql meta-command line */
 	int empty;		/* only white space and comments */
+	int block;		/* a goose StatementBegin/End block */
 };
-size_t sql_split(const char *sql, size_t len, struct stmt **out);
+/* goose: StatementBegin/End make a block (else they are plain comments). */
+size_t sql_split(const char *sql, size_t len, int goose, struct stmt **out);
 
 /* mfile.c: migration files. */
 struct section {
@@ -129,6 +138,8 @@ char *migfile_parse(const char *path, const char *text, size_t len,
     enum migkind, struct migfile *);
 void migfile_free(struct migfile *);
 void checksum_hex(const char *, size_t, char out[65]);
+size_t section_split(const struct section *, int in_tx, struct stmt **,
+    int *wrapped);
 /* The down SQL as stored: its options survive a revert from history. */
 char *section_stored(const struct section *);
 void section_from_stored(struct section *, char *sql, const char *path);
@@ -242,9 +253,10 @@ struct step {
 	const char *const *params;
 	int single;		/* a batch transaction is already open */
 	int tries;		/* lock_timeout retries the batch had so far */
+	size_t done, total;	/* run_notx: statements done, and in all */
 };
 enum outcome run_tx(PGconn *, const struct runopts *, const struct step *);
-enum outcome run_notx(PGconn *, const struct runopts *, const struct step *,
+enum outcome run_notx(PGconn *, const struct runopts *, struct step *,
     size_t from, const char *progress_sql, const char *rowid);
 PGresult *exec_params(PGconn *, const char *sql, int n,
     const char *const *params);

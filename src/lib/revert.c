@@ -12,6 +12,33 @@ struct target {
 	char *label;
 };
 
+/*
+ * A listed file of the applied version that is another migration (two
+ * branches took the same version), or the same one changed since, must
+ * not lend its down SQL: it would undo what was never applied.
+ */
+static int
+same_migration(const struct target *t)
+{
+	const struct hrow *r = t->row;
+
+	if (strcmp(r->name, t->m->name) != 0) {
+		mig_warnx("%s: version %s is applied as another migration, "
+		    "%s_%s (from %s); revert that one from its stored SQL with "
+		    "--no-list, or list the file it was applied from",
+		    t->m->path, r->version, r->version, r->name, r->path);
+		return 0;
+	}
+	/* A partial one's checksum is of the file as first run. */
+	if (!r->partial && strcmp(r->checksum, t->f.checksum) != 0) {
+		mig_warnx("%s: changed since it was applied (checksum %.12s, "
+		    "applied %.12s); restore it, or revert from the stored SQL "
+		    "with --no-list", t->m->path, t->f.checksum, r->checksum);
+		return 0;
+	}
+	return 1;
+}
+
 /* Every target's down SQL is found before anything runs. */
 static size_t
 choose(const struct revertopts *ro, const struct miglist *l,
@@ -40,6 +67,10 @@ choose(const struct revertopts *ro, const struct miglist *l,
 		t->label = xasprintf("%s_%s", t->row->version, t->row->name);
 		if (t->m != NULL) {
 			migfile_load(t->m, &t->f);
+			if (!same_migration(t)) {
+				bad++;
+				continue;
+			}
 			if (t->f.down.present) {
 				t->down = t->f.down;
 				continue;
@@ -55,8 +86,8 @@ choose(const struct revertopts *ro, const struct miglist *l,
 		bad++;
 	}
 	if (bad)
-		mig_errx(EXIT_DATA, "%d irreversible migration(s) above; "
-		    "nothing was reverted", bad);
+		mig_errx(EXIT_DATA, "%d problem(s) above; nothing was "
+		    "reverted", bad);
 	return n;
 }
 
@@ -67,7 +98,8 @@ revert_one(PGconn *c, const struct revertopts *ro, const struct table *tb,
 	char *del = xasprintf("DELETE FROM %s WHERE id = $1", tb->qual);
 	char id[24];
 	const char *p[1] = { id };
-	struct step s = { t->label, &t->down, del, 1, p, 0, 0 };
+	struct step s = { .label = t->label, .sec = &t->down,
+	    .bookkeeping = del, .nparams = 1, .params = p };
 	enum outcome o;
 
 	snprintf(id, sizeof id, "%lld", t->row->id);

@@ -45,13 +45,18 @@ run_option(struct runopts *r, int ch, const char *arg)
 	return 1;
 }
 
-/* A dead client's backend notices within a second and lets its locks go. */
+/*
+ * mig's own session settings, as one statement: a migration's RESET ALL
+ * or SET may change them, and they are set again after every migration. A
+ * dead client's backend notices within a second and lets its locks go.
+ */
 char *
 run_settings(const struct runopts *r)
 {
-	return xasprintf("SET lock_timeout = %ld; SET statement_timeout = %ld; "
-	    "SET client_connection_check_interval = 1000; ",
-	    r->lock_timeout, r->statement_timeout);
+	return xasprintf("SELECT pg_catalog.set_config('lock_timeout', '%ld', "
+	    "false), pg_catalog.set_config('statement_timeout', '%ld', false), "
+	    "pg_catalog.set_config('client_connection_check_interval', '1000', "
+	    "false)", r->lock_timeout, r->statement_timeout);
 }
 
 /*
@@ -135,6 +140,78 @@ next_result(PGconn *c, struct wait *w)
 	return PQgetResult(c);
 }
 
+/*
+ * A result no migration can give: the server wants to send COPY rows, or
+ * to exchange them both ways. Waiting on would never end; leaving ends the
+ * session, and with it the open transaction, so nothing is committed.
+ */
+static void __attribute__((noreturn))
+unexpected(PGconn *c, const char *path, ExecStatusType st)
+{
+	mig_errx(EXIT_SOFTWARE, "%s: the server answered %s, which a "
+	    "migration cannot take; the session was closed and nothing of this "
+	    "migration was committed", path ? path : conn_name(c),
+	    PQresStatus(st));
+}
+
+/* The rows of a COPY FROM STDIN; none (NULL) makes the COPY fail. */
+static void
+copy_rows(PGconn *c, const char *data, size_t len)
+{
+	size_t at = 0;
+
+	if (data == NULL) {
+		PQputCopyEnd(c, "mig has no rows for this COPY FROM STDIN: "
+		    "write them after the statement, ending with a \\. line");
+		return;
+	}
+	while (at < len && !mig_signal) {
+		size_t n = len - at > 65536 ? 65536 : len - at;
+
+		if (PQputCopyData(c, data + at, (int)n) != 1)
+			return;
+		at += n;
+	}
+	PQputCopyEnd(c, mig_signal ? "interrupted" : NULL);
+}
+
+/*
+ * The results of what was sent, up to the end: the first error is kept in
+ * *err. A COPY FROM STDIN gets the rows given (once: a second COPY in the
+ * same query gets none); any other COPY ends the run.
+ */
+static void
+collect(PGconn *c, struct wait *w, const char *path, const char *data,
+    size_t len, PGresult **err)
+{
+	PGresult *r;
+
+	while ((r = next_result(c, w)) != NULL) {
+		ExecStatusType st = PQresultStatus(r);
+
+		switch (st) {
+		case PGRES_COPY_IN:
+			PQclear(r);
+			copy_rows(c, data, len);
+			data = NULL;
+			continue;
+		case PGRES_COPY_OUT:
+		case PGRES_COPY_BOTH:
+			unexpected(c, path, st);
+		case PGRES_FATAL_ERROR:
+		case PGRES_BAD_RESPONSE:
+			if (*err == NULL) {
+				*err = r;
+				continue;
+			}
+			break;
+		default:
+			break;
+		}
+		PQclear(r);
+	}
+}
+
 PGresult *
 exec_params(PGconn *c, const char *sql, int n, const char *const *params)
 {
@@ -145,6 +222,11 @@ exec_params(PGconn *c, const char *sql, int n, const char *const *params)
 	if (!PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0))
 		return PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
 	while ((r = next_result(c, &w)) != NULL) {
+		ExecStatusType st = PQresultStatus(r);
+
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT ||
+		    st == PGRES_COPY_BOTH)
+			unexpected(c, NULL, st);
 		if (first == NULL)
 			first = r;
 		else
@@ -166,43 +248,101 @@ exec_ok(PGconn *c, const char *sql, int n, const char *const *params)
 	PQclear(r);
 }
 
-/* The statement's server-side error position as a file line and column. */
+/* mig's own statements, several in one query. */
 static void
-position(const struct section *sec, const struct stmt *st, long pos,
-    int *line, int *col)
+exec_simple(PGconn *c, const char *sql)
 {
-	size_t i, end = st->off + st->len, at = st->start;
-	long chars = 0;
+	struct wait w = { NULL, now_ms(), now_ms() + 5000, 1, 1 };
+	PGresult *err = NULL;
 
+	if (!PQsendQuery(c, sql))
+		pq_fail(c, "query failed");
+	collect(c, &w, NULL, NULL, 0, &err);
+	if (err != NULL) {
+		PQclear(err);
+		pq_fail(c, "query failed");
+	}
+}
+
+/* The file line and column of a section's offset. */
+static void
+where(const struct section *sec, size_t off, int *line, int *col)
+{
 	*line = sec->line;
 	*col = 1;
-	if (pos > 0)
-		at = st->off;
-	/* The statement may start mid-line, after another one. */
-	for (i = 0; i < at; i++) {
+	for (size_t i = 0; i < off && i < sec->len; i++) {
 		if (sec->sql[i] == '\n') {
 			(*line)++;
 			*col = 1;
 		} else if (((unsigned char)sec->sql[i] & 0xc0) != 0x80)
 			(*col)++;
 	}
+}
+
+/*
+ * The statement's server-side error position (in characters of the text
+ * sent, which starts at st->off) as a file line and column; without one,
+ * the statement's first line.
+ */
+static void
+position(const struct section *sec, const struct stmt *st, long pos,
+    int *line, int *col)
+{
+	size_t i = st->off;
+	long chars = 0;
+
 	if (pos <= 0) {
+		where(sec, st->start, line, col);
 		*col = 1;
 		return;
 	}
-	for (i = st->off; i < end; i++) {
-		unsigned char ch = (unsigned char)sec->sql[i];
+	for (; i < st->sqlend; i++)
+		if (((unsigned char)sec->sql[i] & 0xc0) != 0x80 &&
+		    ++chars == pos)
+			break;
+	where(sec, i, line, col);
+}
 
-		if ((ch & 0xc0) == 0x80)
-			continue;
-		if (++chars == pos)
-			return;
-		if (ch == '\n') {
-			(*line)++;
-			*col = 1;
-		} else
-			(*col)++;
-	}
+/*
+ * An error inside a DO block names its line in the block's CONTEXT
+ * ("PL/pgSQL function inline_code_block line N at ..."), counted from the
+ * line of the body's opening quote: that line in the file, column 1 as
+ * for any error without a position. 0 when the error is not from a DO
+ * block of this statement.
+ */
+static int
+do_block_line(const struct section *sec, const struct stmt *st,
+    const char *context, int *line, int *col)
+{
+	static const char key[] = "inline_code_block line ";
+	const char *k = NULL, *p, *end = sec->sql + st->sqlend;
+	long n;
+	size_t at;
+
+	for (p = context; (p = strstr(p, key)) != NULL; p++)
+		k = p;
+	if (k == NULL || (n = atol(k + sizeof key - 1)) < 1)
+		return 0;
+	p = sec->sql + st->start;
+	if (end - p < 3 || strncasecmp(p, "do", 2) != 0 ||
+	    strchr(" \t\n$'", p[2]) == NULL)
+		return 0;
+	while (p < end && *p != '$' && *p != '\'')
+		p++;
+	if (p == end)
+		return 0;
+	/* Past the opening quote, then down n - 1 lines. */
+	for (p++; p < end && *p != '$' && p[-1] == '$'; p++)
+		;
+	for (p += *p == '$'; n > 1 && p < end; p++)
+		if (*p == '\n')
+			n--;
+	if (n > 1)
+		return 0;
+	at = (size_t)(p - sec->sql);
+	where(sec, at, line, col);
+	*col = 1;
+	return 1;
 }
 
 static void
@@ -213,14 +353,17 @@ report(const struct section *sec, const struct stmt *st, PGresult *r)
 	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
 	const char *hint = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT);
-	struct stmt whole = { 0, sec->len, 0, 0 };
+	const char *context = PQresultErrorField(r, PG_DIAG_CONTEXT);
+	struct stmt whole = { .len = sec->len, .sqlend = sec->len };
 	int line, col;
 
 	if (st == NULL) {
 		st = &whole;
 		pos = NULL;
 	}
-	position(sec, st, pos ? atol(pos) : 0, &line, &col);
+	if (pos != NULL || context == NULL ||
+	    !do_block_line(sec, st, context, &line, &col))
+		position(sec, st, pos ? atol(pos) : 0, &line, &col);
 	if (msg == NULL) {
 		msg = PQresultErrorMessage(r);
 		state = NULL;
@@ -238,6 +381,45 @@ report(const struct section *sec, const struct stmt *st, PGresult *r)
 	if (state != NULL)
 		fprintf(stderr, " (SQLSTATE %s)", state);
 	fputc('\n', stderr);
+	if (detail != NULL)
+		fprintf(stderr, "DETAIL: %s\n", detail);
+	if (hint != NULL)
+		fprintf(stderr, "HINT: %s\n", hint);
+	if (state != NULL && strcmp(state, "25001") == 0)
+		fprintf(stderr, "HINT: this statement cannot run inside a "
+		    "transaction; mark its section transaction:false "
+		    "('-- migrate:up transaction:false', or '-- +goose NO "
+		    "TRANSACTION')\n");
+	while (context != NULL && *context != '\0') {
+		int n = (int)strcspn(context, "\n");
+
+		fprintf(stderr, "CONTEXT: %.*s\n", n, context);
+		context += n + (context[n] == '\n');
+	}
+}
+
+/* Server notices during a migration, named by its file. */
+struct notices {
+	const char *path;
+	int quiet;
+};
+
+static void
+on_notice(void *arg, const PGresult *r)
+{
+	const struct notices *n = arg;
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *shown = PQresultErrorField(r, PG_DIAG_SEVERITY);
+	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+	const char *hint = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT);
+
+	/* -q hides what is said in passing, never a warning. */
+	if (n->quiet && (sev == NULL || strcmp(sev, "WARNING") != 0))
+		return;
+	fflush(stdout);
+	fprintf(stderr, "%s: %s: %s\n", n->path, shown ? shown : "NOTICE",
+	    msg ? msg : "");
 	if (detail != NULL)
 		fprintf(stderr, "DETAIL: %s\n", detail);
 	if (hint != NULL)
@@ -339,59 +521,89 @@ commit(PGconn *c, const struct step *s, struct wait *w)
 	return err;
 }
 
+/* One query of a migration's transaction: SQL of the file (st) or mig's. */
+struct query {
+	char *sql;
+	int nparams;
+	const char *const *params;
+	const struct stmt *st;
+};
+
+static void
+query_add(struct query *q, size_t *n, char *sql, int nparams,
+    const char *const *params, const struct stmt *st)
+{
+	q[*n].sql = sql;
+	q[*n].nparams = nparams;
+	q[*n].params = params;
+	q[*n].st = st;
+	(*n)++;
+}
+
 /*
- * Sends BEGIN, the statements and the bookkeeping as one pipeline. On
- * success the transaction is left open for the caller's COMMIT; on failure
+ * A migration's transaction, its COMMIT aside: BEGIN (unless the section
+ * brings its own, or a batch transaction is open), its statements, then
+ * the history row written as the connecting role, then the session put
+ * back as mig set it, so that nothing a migration SETs reaches the next.
+ */
+static struct query *
+tx_queries(const struct step *s, const char *settings, struct stmt *st,
+    size_t n, int wrapped, size_t *count)
+{
+	struct query *q = xcalloc(n + 6, sizeof *q);
+
+	*count = 0;
+	if (!s->single && !wrapped)
+		query_add(q, count, xstrdup("BEGIN"), 0, NULL, NULL);
+	if (s->single)
+		query_add(q, count, xstrdup("SELECT pg_catalog.set_config("
+		    "'mig.started', pg_catalog.clock_timestamp()::text, true)"),
+		    0, NULL, NULL);
+	for (size_t i = 0; i < n; i++)
+		if (!st[i].empty)
+			query_add(q, count, xstrndup(s->sec->sql + st[i].off,
+			    st[i].sqlend - st[i].off), 0, NULL, &st[i]);
+	query_add(q, count, xstrdup("SET SESSION AUTHORIZATION DEFAULT"), 0,
+	    NULL, NULL);
+	if (s->bookkeeping != NULL)
+		query_add(q, count, xstrdup(s->bookkeeping), s->nparams,
+		    s->params, NULL);
+	query_add(q, count, xstrdup("RESET ALL"), 0, NULL, NULL);
+	query_add(q, count, xstrdup(settings), 0, NULL, NULL);
+	return q;
+}
+
+/*
+ * Sends the queries as one pipeline and reads every result. On failure
  * *err holds the first error and *at its statement (NULL: not in the file).
  */
-static int
-pipeline(PGconn *c, const struct step *s, struct stmt *st, size_t n,
-    struct wait *w, PGresult **err, struct stmt **at)
+static void
+run_piped(PGconn *c, const struct step *s, const struct query *q, size_t n,
+    struct wait *w, PGresult **err, const struct stmt **at)
 {
-	size_t i, sent = 0;
-	struct stmt **who = xcalloc(n + 3, sizeof *who);
 	PGresult *r;
+	size_t i;
 
-	*err = NULL;
-	*at = NULL;
 	if (!PQenterPipelineMode(c))
 		connection_lost(c, s);
-	/* A savepoint per migration would make a batch of a thousand
-	 * subtransactions, a quarter slower than one plain transaction. */
-	if (!s->single) {
-		PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
-		who[sent++] = NULL;
-	}
-	PQsendQueryParams(c, "SELECT pg_catalog.set_config('mig.started', "
-	    "pg_catalog.clock_timestamp()::text, true)", 0, NULL, NULL, NULL,
-	    NULL, 0);
-	who[sent++] = NULL;
 	for (i = 0; i < n; i++) {
-		char *q;
-
-		if (st[i].empty)
-			continue;
-		q = xstrndup(s->sec->sql + st[i].off, st[i].len);
-		PQsendQueryParams(c, q, 0, NULL, NULL, NULL, NULL, 0);
-		free(q);
-		who[sent++] = &st[i];
-		if (sent % 64 == 0)
+		PQsendQueryParams(c, q[i].sql, q[i].nparams, NULL, q[i].params,
+		    NULL, NULL, 0);
+		if (i % 64 == 63)
 			PQflush(c);
-	}
-	if (s->bookkeeping != NULL) {
-		PQsendQueryParams(c, s->bookkeeping, s->nparams, NULL,
-		    s->params, NULL, NULL, 0);
-		who[sent++] = NULL;
 	}
 	if (!PQpipelineSync(c))
 		connection_lost(c, s);
-	for (i = 0; i < sent; i++) {
+	for (i = 0; i < n; i++) {
 		while ((r = next_result(c, w)) != NULL) {
 			ExecStatusType es = PQresultStatus(r);
 
+			if (es == PGRES_COPY_IN || es == PGRES_COPY_OUT ||
+			    es == PGRES_COPY_BOTH)
+				unexpected(c, s->sec->path, es);
 			if (es == PGRES_FATAL_ERROR && *err == NULL) {
 				*err = r;
-				*at = who[i];
+				*at = q[i].st;
 				continue;
 			}
 			PQclear(r);
@@ -399,7 +611,6 @@ pipeline(PGconn *c, const struct step *s, struct stmt *st, size_t n,
 		if (PQstatus(c) == CONNECTION_BAD)
 			connection_lost_r(c, s, *err);
 	}
-	free(who);
 	while ((r = next_result(c, w)) != NULL &&
 	    PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
 		PQclear(r);
@@ -409,82 +620,145 @@ pipeline(PGconn *c, const struct step *s, struct stmt *st, size_t n,
 	PQclear(r);
 	if (!PQexitPipelineMode(c))
 		connection_lost_r(c, s, *err);
-	return *err == NULL;
+}
+
+/*
+ * The same one query at a time, as psql sends them: a goose block of
+ * several statements goes as one simple query, and COPY FROM STDIN gets
+ * its rows; neither can go in a pipeline.
+ */
+static void
+run_each(PGconn *c, const struct step *s, const struct query *q, size_t n,
+    struct wait *w, PGresult **err, const struct stmt **at)
+{
+	for (size_t i = 0; i < n && *err == NULL; i++) {
+		const struct stmt *st = q[i].st;
+		int sent = q[i].nparams > 0 ?
+		    PQsendQueryParams(c, q[i].sql, q[i].nparams, NULL,
+		    q[i].params, NULL, NULL, 0) : PQsendQuery(c, q[i].sql);
+
+		if (!sent)
+			connection_lost(c, s);
+		if (st != NULL && st->copy == COPY_FROM_STDIN)
+			collect(c, w, s->sec->path, s->sec->sql + st->data,
+			    st->datalen, err);
+		else
+			collect(c, w, s->sec->path, NULL, 0, err);
+		if (PQstatus(c) == CONNECTION_BAD)
+			connection_lost_r(c, s, *err);
+		if (*err != NULL)
+			*at = st;
+	}
 }
 
 enum outcome
 run_tx(PGconn *c, const struct runopts *ro, const struct step *s)
 {
-	struct stmt *st, *at;
-	size_t n = sql_split(s->sec->sql, s->sec->len, &st);
+	struct stmt *st;
+	const struct stmt *at;
+	int wrapped, piped = 1;
+	size_t n = section_split(s->sec, s->single, &st, &wrapped), nq, i;
+	char *settings = run_settings(ro);
+	struct query *q = tx_queries(s, settings, st, n, wrapped, &nq);
 	struct wait w = { s->label, now_ms(), now_ms() + 5000, 0, ro->quiet };
+	struct notices nt = { s->sec->path, ro->quiet };
+	enum outcome out = RUN_FAILED;
 	PGresult *err;
 
+	for (i = 0; i < n; i++)
+		if (!st[i].empty && (st[i].block || st[i].copy != COPY_NONE))
+			piped = 0;
+	PQsetNoticeReceiver(c, on_notice, &nt);
 	for (int attempt = s->tries;; attempt++) {
-		if (pipeline(c, s, st, n, &w, &err, &at)) {
-			PGresult *r = NULL;
-
-			if (!s->single && (r = commit(c, s, &w)) != NULL) {
-				report(s->sec, NULL, r);
-				PQclear(r);
-				free(st);
-				return mig_signal ? RUN_INTERRUPTED : RUN_FAILED;
-			}
-			free(st);
-			return RUN_DONE;
+		err = NULL;
+		at = NULL;
+		if (piped)
+			run_piped(c, s, q, nq, &w, &err, &at);
+		else
+			run_each(c, s, q, nq, &w, &err, &at);
+		if (err == NULL) {
+			if (!s->single && (err = commit(c, s, &w)) != NULL) {
+				report(s->sec, NULL, err);
+				out = mig_signal ? RUN_INTERRUPTED : RUN_FAILED;
+			} else
+				out = RUN_DONE;
+			break;
 		}
 		PQclear(exec_params(c, "ROLLBACK", 0, NULL));
 		if (mig_signal) {
-			PQclear(err);
-			free(st);
-			return RUN_INTERRUPTED;
+			out = RUN_INTERRUPTED;
+			break;
 		}
 		if (is_lock_timeout(err) && attempt < ro->lock_retries) {
 			PQclear(err);
+			err = NULL;
 			lock_retry(ro, s, attempt);
 			if (s->single) {
-				free(st);
-				return RUN_RETRY;
+				out = RUN_RETRY;
+				break;
 			}
 			continue;
 		}
 		report(s->sec, at, err);
 		if (is_lock_timeout(err))
 			report_lock_holder(c);
-		PQclear(err);
-		free(st);
-		return RUN_FAILED;
+		break;
 	}
+	PQclear(err);
+	/* A rolled back transaction took the migration's SETs with it. */
+	PQsetNoticeReceiver(c, NULL, NULL);
+	for (i = 0; i < nq; i++)
+		free(q[i].sql);
+	free(q);
+	free(settings);
+	free(st);
+	return out;
+}
+
+/* Records a statement of a transaction:false migration as done. */
+static void
+progress(PGconn *c, const char *progress_sql, size_t done, const char *rowid)
+{
+	char n[24];
+	const char *p[2] = { n, rowid };
+
+	snprintf(n, sizeof n, "%zu", done);
+	/* As the connecting role, leaving the migration's session as it is. */
+	exec_simple(c, "BEGIN; SET LOCAL SESSION AUTHORIZATION DEFAULT");
+	exec_ok(c, progress_sql, 2, p);
+	exec_simple(c, "COMMIT");
 }
 
 enum outcome
-run_notx(PGconn *c, const struct runopts *ro, const struct step *s,
-    size_t from, const char *progress_sql, const char *rowid)
+run_notx(PGconn *c, const struct runopts *ro, struct step *s, size_t from,
+    const char *progress_sql, const char *rowid)
 {
 	struct stmt *st;
-	size_t n = sql_split(s->sec->sql, s->sec->len, &st), i, k = 0;
+	int wrapped;
+	size_t n = section_split(s->sec, 0, &st, &wrapped), i, k = 0;
 	struct wait w = { s->label, now_ms(), now_ms() + 5000, 0, ro->quiet };
+	struct notices nt = { s->sec->path, ro->quiet };
 	enum outcome out = RUN_DONE;
+	char *reset, *settings = run_settings(ro);
 
+	PQsetNoticeReceiver(c, on_notice, &nt);
+	s->done = from;
 	for (i = 0; i < n && out == RUN_DONE; i++) {
-		char *q, done[16];
-		const char *p[2] = { done, rowid };
 		PGresult *r;
+		char *q;
 
 		if (st[i].empty || k++ < from)
 			continue;
-		q = xstrndup(s->sec->sql + st[i].off, st[i].len);
+		q = xstrndup(s->sec->sql + st[i].off, st[i].sqlend - st[i].off);
 		for (int attempt = 0;; attempt++) {
-			if (!PQsendQueryParams(c, q, 0, NULL, NULL, NULL, NULL, 0))
-				connection_lost(c, s);
 			r = NULL;
-			for (PGresult *x; (x = next_result(c, &w)) != NULL;) {
-				if (r == NULL &&
-				    PQresultStatus(x) == PGRES_FATAL_ERROR)
-					r = x;
-				else
-					PQclear(x);
-			}
+			if (!PQsendQuery(c, q))
+				connection_lost(c, s);
+			if (st[i].copy == COPY_FROM_STDIN)
+				collect(c, &w, s->sec->path, s->sec->sql +
+				    st[i].data, st[i].datalen, &r);
+			else
+				collect(c, &w, s->sec->path, NULL, 0, &r);
 			/* A lost connection is 69, not the statement's fault. */
 			if (PQstatus(c) == CONNECTION_BAD)
 				connection_lost_r(c, s, r);
@@ -507,13 +781,32 @@ run_notx(PGconn *c, const struct runopts *ro, const struct step *s,
 			PQclear(r);
 			break;
 		}
-		if (progress_sql != NULL) {
-			snprintf(done, sizeof done, "%zu", k);
-			exec_ok(c, progress_sql, 2, p);
+		/* Inside a transaction the section opened, nothing is done yet. */
+		if (PQtransactionStatus(c) == PQTRANS_IDLE) {
+			s->done = k;
+			if (progress_sql != NULL)
+				progress(c, progress_sql, k, rowid);
 		}
 		if (mig_signal)
 			out = RUN_INTERRUPTED;
 	}
+	s->total = 0;
+	for (i = 0; i < n; i++)
+		s->total += !st[i].empty;
+	if (PQtransactionStatus(c) != PQTRANS_IDLE) {
+		PQclear(exec_params(c, "ROLLBACK", 0, NULL));
+		if (out == RUN_DONE) {
+			mig_warnx("%s: ends inside a transaction it opened; "
+			    "end it with COMMIT", s->sec->path);
+			out = RUN_FAILED;
+		}
+	}
+	PQsetNoticeReceiver(c, NULL, NULL);
+	reset = xasprintf("SET SESSION AUTHORIZATION DEFAULT; RESET ALL; %s",
+	    settings);
+	exec_simple(c, reset);
+	free(reset);
+	free(settings);
 	free(st);
 	return out;
 }
