@@ -539,6 +539,164 @@ $(line 0002 idx)"
 	assert_output 'partial|1'
 }
 
+@test "mig-apply: -n checks a partial migration's done statements as the real run does" {
+	write_mig 0001_log 'CREATE TABLE log (n int);'
+	write_mig --no-tx 0002_two $'INSERT INTO log VALUES (1);\nCREATE TABLE t2 (x nosuchtype);'
+	run apply
+	assert_failure 1
+	write_mig --no-tx 0002_two $'INSERT INTO log VALUES (2);\nCREATE TABLE t2 (x int);'
+	run apply -n
+	assert_failure 65
+	assert_output --partial 'migrations/0002_two.sql: statement 1 was already run'
+	refute_output --partial $'0002\ttwo'
+	# Editing only the failed statement is the usual fix: -n accepts it.
+	write_mig --no-tx 0002_two $'INSERT INTO log VALUES (1);\nCREATE TABLE t2 (x int);'
+	run --separate-stderr apply -n
+	assert_success
+	assert_output "$(line 0002 two)"
+	refute table_exists t2
+}
+
+@test "mig-apply: a failed transaction:false migration says it is partial, how far it got, and that a rerun resumes" {
+	write_mig --no-tx 0001_three $'CREATE TABLE a (x int);\nCREATE TABLE b (x nosuchtype);\nCREATE TABLE c (x int);'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ $stderr == *'migrations/0001_three.sql:3:19: ERROR: type "nosuchtype" does not exist (SQLSTATE 42704)'* ]]
+	[[ $stderr == *'mig-apply: migrations/0001_three.sql: left partial: 1 of 3 statement(s) done and recorded; fix the failing statement and run mig-apply again to resume from it'* ]]
+}
+
+# ---- two branches, one version --------------------------------------------------
+
+@test "mig-apply: a listed file whose version is applied under another name is a collision, not a change" {
+	write_mig 0001_base 'CREATE TABLE base (x int);' 'DROP TABLE base;'
+	write_mig 0002_add_orders 'CREATE TABLE orders (x int);' 'DROP TABLE orders;'
+	run apply
+	assert_success
+	rm "$MIGDIR/0002_add_orders.sql"
+	write_mig 0002_add_vip 'CREATE TABLE vip (x int);' 'DROP TABLE vip;'
+	run --separate-stderr apply
+	assert_failure 65
+	assert_output ''
+	[[ $stderr == *'migrations/0002_add_vip.sql: version 0002 is applied as another migration, 0002_add_orders (from migrations/0002_add_orders.sql)'* ]]
+	[[ $stderr != *changed* ]]
+	refute table_exists vip
+}
+
+# ---- transaction control and the session -----------------------------------------
+
+@test "mig-apply: transaction control inside a transactional migration is 65 with file:line before anything runs" {
+	local stmt
+	write_mig 0001_first 'CREATE TABLE first (x int);'
+	for stmt in 'COMMIT;' 'BEGIN;' 'START TRANSACTION;' 'ROLLBACK;' 'END;' 'ABORT;' \
+		"PREPARE TRANSACTION 'x';" "COMMIT PREPARED 'x';" "ROLLBACK PREPARED 'x';" 'commit work;'; do
+		printf -- '-- migrate:up\nCREATE TABLE t (x int);\n\n%s\nCREATE TABLE u (x int);\n' "$stmt" \
+			>"$MIGDIR/0002_tx.sql"
+		run --separate-stderr apply
+		assert_failure 65
+		assert_output ''
+		[[ $stderr == *"migrations/0002_tx.sql:4: '${stmt%;}' in a transactional migration"* ]]
+		[[ $stderr == *'transaction:false'* ]]
+		refute table_exists first
+		refute table_exists t
+	done
+	run applied_versions
+	assert_output ''
+}
+
+@test "mig-apply: savepoints are fine in a transactional migration" {
+	write_mig 0001_sp $'CREATE TABLE t (x int);\nSAVEPOINT a;\nINSERT INTO t VALUES (1);\nROLLBACK TO SAVEPOINT a;\nROLLBACK WORK TO a;\nSAVEPOINT b;\nINSERT INTO t VALUES (2);\nRELEASE SAVEPOINT b;'
+	run apply
+	assert_success
+	run psql_admin -c 'SELECT x FROM t'
+	assert_output 2
+}
+
+@test "mig-apply: a transaction:false section may hold transaction control, run as written" {
+	write_mig --no-tx 0001_own $'CREATE TABLE t (x int);\nBEGIN;\nINSERT INTO t VALUES (1);\nROLLBACK;\nBEGIN;\nINSERT INTO t VALUES (2);\nCOMMIT;'
+	run apply
+	assert_success
+	run psql_admin -c 'SELECT x FROM t'
+	assert_output 2
+	run psql_admin -c "SELECT state, statements_done FROM mig_history"
+	assert_output 'applied|7'
+}
+
+@test "mig-apply: a transaction:false section that leaves its own transaction open fails and rolls it back" {
+	write_mig --no-tx 0001_open $'CREATE TABLE t (x int);\nBEGIN;\nINSERT INTO t VALUES (1);'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ $stderr == *'migrations/0001_open.sql: ends inside a transaction it opened; end it with COMMIT'* ]]
+	run psql_admin -c 'SELECT count(*) FROM t'
+	assert_output 0
+	run psql_admin -c "SELECT state FROM mig_history"
+	assert_output partial
+}
+
+@test "mig-apply: RESET ALL in a migration neither breaks its history row nor mig's settings for the next" {
+	write_mig 0001_reset $'RESET ALL;\nCREATE TABLE a (x int);'
+	write_mig 0002_after "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lt, current_setting('statement_timeout') AS st;"
+	run --separate-stderr apply --lock-timeout 1234 --statement-timeout 56789
+	assert_success
+	run applied_versions
+	assert_output $'0001\n0002'
+	run psql_admin -c 'SELECT lt, st FROM seen'
+	assert_output '1234ms|56789ms'
+	run psql_admin -c "SELECT duration_ms >= 0 FROM mig_history WHERE version = '0001'"
+	assert_output t
+}
+
+@test "mig-apply: SET ROLE to a role without rights on the history table still records the migration as the connecting role" {
+	psql_admin -c "DROP ROLE IF EXISTS lowpriv_$TEST_DB" -c "CREATE ROLE lowpriv_$TEST_DB" \
+		-c "GRANT CREATE, USAGE ON SCHEMA public TO lowpriv_$TEST_DB"
+	write_mig 0001_role "SET ROLE lowpriv_$TEST_DB;
+CREATE TABLE owned (x int);"
+	write_mig 0002_after "CREATE TABLE who AS SELECT current_user AS u, session_user AS s;"
+	write_mig --no-tx 0003_notx "SET ROLE lowpriv_$TEST_DB;
+CREATE TABLE owned2 (x int);
+CREATE TABLE owned3 (x int);"
+	write_mig 0004_last "CREATE TABLE who2 AS SELECT current_user AS u;"
+	run --separate-stderr apply
+	assert_success
+	run psql_admin -c "SELECT version, applied_by, state FROM mig_history ORDER BY id"
+	assert_output $'0001|mig|applied\n0002|mig|applied\n0003|mig|applied\n0004|mig|applied'
+	run psql_admin -c "SELECT tableowner FROM pg_tables WHERE tablename IN ('owned', 'owned2', 'owned3') ORDER BY tablename"
+	assert_output "$(printf 'lowpriv_%s\n' "$TEST_DB" "$TEST_DB" "$TEST_DB" | sed '$s/$//')"
+	run psql_admin -c 'SELECT u, s FROM who'
+	assert_output 'mig|mig'
+	run psql_admin -c 'SELECT u FROM who2'
+	assert_output mig
+	psql_admin -c "DROP OWNED BY lowpriv_$TEST_DB CASCADE" -c "DROP ROLE lowpriv_$TEST_DB"
+}
+
+@test "mig-apply: SET search_path in one migration does not reach the next" {
+	psql_admin -c 'CREATE SCHEMA other AUTHORIZATION mig'
+	write_mig 0001_path $'SET search_path = other;\nCREATE TABLE a (x int);'
+	write_mig 0002_next 'CREATE TABLE b (x int);'
+	write_mig --no-tx 0003_notx $'SET search_path = other;\nCREATE TABLE c (x int);\nCREATE TABLE d (x int);'
+	write_mig 0004_last 'CREATE TABLE e (x int);'
+	run apply
+	assert_success
+	run psql_admin -c "SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename IN ('a', 'b', 'c', 'd', 'e')"
+	assert_output 'other.a,public.b,other.c,other.d,public.e'
+}
+
+@test "mig-apply: a whole file wrapped in BEGIN ... COMMIT runs as one migration with its history row" {
+	printf 'BEGIN;\nCREATE TABLE t (x int);\nINSERT INTO t VALUES (1);\nCOMMIT;\n' >"$MIGDIR/0001_wrapped.up.sql"
+	printf 'BEGIN;\nDROP TABLE t;\nCOMMIT;\n' >"$MIGDIR/0001_wrapped.down.sql"
+	printf 'BEGIN;\nINSERT INTO t VALUES (2);\nSELECT 1/0;\nCOMMIT;\n' >"$MIGDIR/0002_fails.up.sql"
+	run --separate-stderr apply
+	assert_failure 1
+	[[ $stderr == *'migrations/0002_fails.up.sql:3:1: ERROR: division by zero (SQLSTATE 22012)'* ]]
+	run psql_admin -c 'SELECT x FROM t'
+	assert_output 1
+	run applied_versions
+	assert_output 0001
+	rm "$MIGDIR/0002_fails.up.sql"
+	run bash -c 'mig-list | mig-revert'
+	assert_success
+	refute table_exists t
+}
+
 # ---- timeouts and the session ---------------------------------------------------
 
 @test "mig-apply: a lock held elsewhere hits --lock-timeout, is retried, then fails naming the holder" {
@@ -583,7 +741,7 @@ $(line 0002 idx)"
 	assert_success
 	assert_output "$(line 0002 u)
 $(line 0003 alter)"
-	[[ $stderr == *'alter: lock_timeout (100 ms) reached; the batch was rolled back; retry 1 of 5'* ]]
+	[[ $stderr == *'mig-apply: 0003_alter: lock_timeout (100 ms) reached; the batch was rolled back; retry 1 of 5'* ]]
 	bg_cleanup
 	run applied_versions
 	assert_output $'0001\n0002\n0003'

@@ -200,6 +200,56 @@ hold_advisory_lock() {
 	[[ $stderr == *'migrations/0001_a.sql:2:1: ERROR: x***y (SQLSTATE P0001)'* ]]
 }
 
+@test "errors: an error inside a function says where in a CONTEXT line" {
+	put 0001_fn.sql "-- migrate:up\nCREATE FUNCTION boom() RETURNS int LANGUAGE plpgsql AS \$\$\nBEGIN\n  RAISE EXCEPTION 'inner';\nEND \$\$;\n"
+	put 0002_call.sql '-- migrate:up\nSELECT 1;\nSELECT boom();\n'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[1]} == 'migrations/0002_call.sql:3:1: ERROR: inner (SQLSTATE P0001)' ]]
+	[[ ${stderr_lines[2]} == 'CONTEXT: PL/pgSQL function boom() line 3 at RAISE' ]]
+}
+
+@test "errors: an error inside a DO block names the file line of the failing line in the block" {
+	put 0001_do.sql '-- migrate:up\nCREATE TABLE t (x int);\n\nDO $body$\nDECLARE\n  n int;\nBEGIN\n  n := 1;\n  PERFORM 1 / (n - 1);\nEND\n$body$;\n'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_do.sql:9:1: ERROR: division by zero (SQLSTATE 22012)' ]]
+	[[ $stderr == *'CONTEXT: PL/pgSQL function inline_code_block line 6 at PERFORM'* ]]
+	refute table_exists t
+}
+
+@test "errors: CREATE INDEX CONCURRENTLY in a transaction gets a hint naming transaction:false" {
+	put 0001_idx.sql '-- migrate:up\nCREATE TABLE t (x int);\nCREATE INDEX CONCURRENTLY t_x ON t (x);\n'
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_idx.sql:3:1: ERROR: CREATE INDEX CONCURRENTLY cannot run inside a transaction block (SQLSTATE 25001)' ]]
+	[[ $stderr == *'HINT: '*'transaction:false'* ]]
+}
+
+@test "errors: notices and warnings carry the migration's path; -q hides notices, never warnings" {
+	put 0001_talk.sql "-- migrate:up\nDO \$\$ BEGIN RAISE NOTICE 'hello'; RAISE WARNING 'careful'; END \$\$;\n"
+	put 0002_notx.sql "-- migrate:up transaction:false\nDO \$\$ BEGIN RAISE NOTICE 'from notx'; END \$\$;\n"
+	run --separate-stderr apply
+	assert_success
+	[[ $stderr == *'migrations/0001_talk.sql: NOTICE: hello'* ]]
+	[[ $stderr == *'migrations/0001_talk.sql: WARNING: careful'* ]]
+	[[ $stderr == *'migrations/0002_notx.sql: NOTICE: from notx'* ]]
+	run --separate-stderr revert --all </dev/null
+	run psql_admin -c 'DROP TABLE mig_history'
+	run --separate-stderr apply -q
+	assert_success
+	[[ $stderr != *hello* ]]
+	[[ $stderr != *'from notx'* ]]
+	[[ $stderr == *'migrations/0001_talk.sql: WARNING: careful'* ]]
+}
+
+@test "errors: a progress line names the migration as VERSION_NAME" {
+	put 0001_slow.sql '-- migrate:up\nSELECT pg_sleep(5.6);\n'
+	run --separate-stderr apply
+	assert_success
+	[[ $stderr == *'mig-apply: 0001_slow: still running (5 s)'* ]]
+}
+
 # ---- the exit-code table ----------------------------------------------------------
 
 @test "exit 1: a failing migration, for mig-apply and mig-revert, naming file and line" {

@@ -164,6 +164,42 @@ $(line 0001 a)"
 	refute table_exists a
 }
 
+@test "mig-revert: a listed file whose version is applied under another name is 65, names both, and reverts nothing" {
+	write_mig 0001_base 'CREATE TABLE base (x int);' 'DROP TABLE base;'
+	write_mig 0002_add_orders 'CREATE TABLE orders (x int);' 'DROP TABLE orders;'
+	run apply
+	assert_success
+	# The other branch's 0002 replaces this one's in the checkout.
+	rm "$MIGDIR/0002_add_orders.sql"
+	write_mig 0002_add_vip 'CREATE TABLE vip (x int);' 'DROP TABLE IF EXISTS vip;'
+	run --separate-stderr revert
+	assert_failure 65
+	assert_output ''
+	[[ $stderr == *'migrations/0002_add_vip.sql: version 0002 is applied as another migration, 0002_add_orders (from migrations/0002_add_orders.sql)'* ]]
+	[[ $stderr == *'nothing was reverted'* ]]
+	table_exists orders
+	run applied_versions
+	assert_output $'0001\n0002'
+	# Without the list, the applied one reverts from its stored SQL.
+	run --separate-stderr mig-revert </dev/null
+	assert_success
+	assert_output "$(line 0002 add_orders)"
+	refute table_exists orders
+}
+
+@test "mig-revert: a listed file changed since it was applied is 65 and reverts nothing" {
+	write_mig 0001_a 'CREATE TABLE a (x int);' 'DROP TABLE a;'
+	run apply
+	assert_success
+	write_mig 0001_a 'CREATE TABLE a (x int, y int);' 'DROP TABLE a;'
+	run --separate-stderr revert
+	assert_failure 65
+	[[ $stderr == *'migrations/0001_a.sql: changed since it was applied'* ]]
+	table_exists a
+	run applied_versions
+	assert_output 0001
+}
+
 @test "mig-revert: a deleted file reverts from the history with no list on stdin" {
 	write_mig 0001_a 'CREATE TABLE a (x int);' 'DROP TABLE a;'
 	write_mig 0002_b 'CREATE TABLE b (x int);' 'DROP TABLE b; CREATE TABLE from_history (x int);'
