@@ -535,6 +535,63 @@ restart_app() {
 	assert_output "$(all_versions)"
 }
 
+# The -docker twins that read a list.
+list_twins=(db-downgrade-docker db-reset-docker db-history-docker db-migrate-docker)
+
+# run_twins CHANGE RESTORE: make CHANGE to migrations/ (shell code), run
+# each of list_twins, then RESTORE; each recipe's status, stdout and stderr
+# are left in the arrays st, out and err, keyed by its name.
+run_twins() {
+	declare -gA st=() out=() err=()
+	local r
+	eval "$1"
+	for r in "${list_twins[@]}"; do
+		run --separate-stderr just "$r"
+		st[$r]=$status out[$r]=$output err[$r]=$stderr
+	done
+	eval "$2"
+}
+
+user_tables() {
+	sql -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'mig_history'"
+}
+
+@test "a failing mig-list in the app container: the -docker twins revert nothing and exit with its status" {
+	fresh_db
+	just db-migrate >/dev/null 2>&1
+	local r tables
+	tables=$(user_tables)
+	[[ $tables -gt 0 ]]
+
+	# A misnamed file: mig-list exits 65 and prints nothing.
+	run_twins ': >migrations/add_nothing.sql' 'rm -f migrations/add_nothing.sql'
+	for r in "${list_twins[@]}"; do
+		[[ ${st[$r]} == 65 ]] || fail "$r exited ${st[$r]}, not 65: ${err[$r]}"
+		[[ -z ${out[$r]} ]] || fail "$r printed: ${out[$r]}"
+		[[ ${err[$r]} == *"mig-list: migrations/add_nothing.sql: "* ]] || fail "$r: no mig-list error: ${err[$r]}"
+		[[ ${err[$r]} != *"up to date"* ]] || fail "$r: mig-apply read an empty list: ${err[$r]}"
+	done
+	run history_versions
+	assert_output "$(all_versions)"
+	run user_tables
+	assert_output "$tables"
+
+	# A directory that mig-list cannot open (the container's user may not
+	# read it): 66 likewise.
+	local mode
+	mode=$(stat -c %a migrations)
+	run_twins 'chmod 000 migrations' "chmod $mode migrations"
+	for r in "${list_twins[@]}"; do
+		[[ ${st[$r]} == 66 ]] || fail "$r exited ${st[$r]}, not 66: ${err[$r]}"
+		[[ -z ${out[$r]} ]] || fail "$r printed: ${out[$r]}"
+		[[ ${err[$r]} == *"mig-list: migrations: "* ]] || fail "$r: no mig-list error: ${err[$r]}"
+	done
+	run history_versions
+	assert_output "$(all_versions)"
+	run user_tables
+	assert_output "$tables"
+}
+
 # ---- the compose database ------------------------------------------------
 
 @test "db-status says current or pending; db-wait waits; db-down and db-up keep the data" {
