@@ -255,9 +255,14 @@ restart_app() {
 	assert_output "postgres://v@h:1/y"
 	rm -f .env
 
-	# The compose command is found once, and it is one that works here.
+	# Loading the recipes runs nothing; the recipes that use compose find
+	# one that works here (every test below), and COMPOSE names another.
 	run "$JUST" --evaluate mig_compose
-	assert_output "$COMPOSE_CMD"
+	assert_output ""
+	run --separate-stderr env COMPOSE="$COMPOSE_CMD" "$JUST" db-current-docker
+	assert_success
+	run --separate-stderr env COMPOSE=false "$JUST" db-current-docker
+	assert_failure 1
 }
 
 @test "a project's own justfile takes the recipes with import or mod, and they run in the project" {

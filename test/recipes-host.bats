@@ -164,3 +164,102 @@ nothing_reverted() {
 	assert_success
 	assert_output "$(printf 'missing\t0001\tcreate_a\nmissing\t0002\tcreate_b')"
 }
+
+# ---- host recipes never need docker ----------------------------------------
+
+# A directory for PATH with docker and docker-compose that fail and log
+# each call to $BATS_TEST_TMPDIR/docker.calls.
+docker_stubs() {
+	local d=$BATS_TEST_TMPDIR/stubs name
+	mkdir -p "$d"
+	for name in docker docker-compose; do
+		printf '#!/bin/sh\necho "%s $*" >>"%s"\necho "%s: not available here" >&2\nexit 1\n' \
+			"$name" "$BATS_TEST_TMPDIR/docker.calls" "$name" >"$d/$name"
+		chmod +x "$d/$name"
+	done
+	echo "$d"
+}
+
+# A directory for PATH with only the shells in it: no docker at all. (The
+# recipes find the tools in the project's bin/.)
+bare_path() {
+	local d=$BATS_TEST_TMPDIR/bare
+	mkdir -p "$d"
+	ln -sf "$(command -v bash)" "$d/bash"
+	ln -sf "$(command -v sh)" "$d/sh"
+	echo "$d"
+}
+
+# the host recipes, each run with PATH=$1
+host_recipes_work() {
+	local path=$1
+	write_mig 0001_create_a 'CREATE TABLE a (id int);' 'DROP TABLE a;'
+	write_mig 0002_create_b 'CREATE TABLE b (id int);' 'DROP TABLE b;'
+
+	run --separate-stderr env PATH="$path" "$JUST" db-migrate
+	assert_success
+	assert_equal "$(applied_versions | paste -sd ' ')" "0001 0002"
+
+	run --separate-stderr env PATH="$path" "$JUST" db-history
+	assert_success
+	assert_output "$(printf 'applied\t0001\tcreate_a\napplied\t0002\tcreate_b')"
+
+	run --separate-stderr env PATH="$path" "$JUST" db-current
+	assert_success
+	assert_output --regexp $'^0002\tcreate_b\t20[0-9-]+T[0-9:]+Z$'
+
+	run --separate-stderr env PATH="$path" "$JUST" db-downgrade
+	assert_success
+	assert_output "$(printf '0002\tcreate_b\tmigrations/0002_create_b.sql')"
+
+	run --separate-stderr env PATH="$path" "$JUST" db-make add c
+	assert_success
+	assert_output --regexp '^migrations/[0-9]+_add_c\.sql$'
+	[[ -f $output ]] || fail "db-make did not create $output"
+	rm -f "$output"
+
+	run --separate-stderr env PATH="$path" "$JUST" db-reset
+	assert_success
+	assert_equal "$(applied_versions | paste -sd ' ')" "0001 0002"
+}
+
+@test "host recipes never run docker: db-migrate, db-history, db-current, db-downgrade, db-make, db-reset" {
+	local stubs
+	stubs=$(docker_stubs)
+	host_recipes_work "$stubs:$PATH"
+	[[ ! -s $BATS_TEST_TMPDIR/docker.calls ]] ||
+		fail "docker ran: $(cat "$BATS_TEST_TMPDIR/docker.calls")"
+}
+
+@test "host recipes work on a PATH without docker at all" {
+	host_recipes_work "$(bare_path)"
+}
+
+@test "db-status checks the migrations without docker: current 0, pending 75, and no compose services" {
+	local stubs bare
+	stubs=$(docker_stubs)
+	bare=$(bare_path)
+	write_mig 0001_create_a 'CREATE TABLE a (id int);' 'DROP TABLE a;'
+	just db-migrate >/dev/null 2>&1
+
+	local path
+	for path in "$stubs:$PATH" "$bare"; do
+		run --separate-stderr env PATH="$path" "$JUST" db-status
+		assert_success
+		assert_output "database is current"
+
+		write_mig 0002_create_b 'CREATE TABLE b (id int);' 'DROP TABLE b;'
+		run --separate-stderr env PATH="$path" "$JUST" db-status
+		assert_failure 75
+		assert_output "migrations are pending"
+		rm "$MIGDIR/0002_create_b.sql"
+	done
+
+	# A compose that answers (COMPOSE names it) still shows its services first.
+	local fake=$BATS_TEST_TMPDIR/compose
+	printf '#!/bin/sh\necho "compose $*"\n' >"$fake"
+	chmod +x "$fake"
+	run --separate-stderr env COMPOSE="$fake" PATH="$stubs:$PATH" "$JUST" db-status
+	assert_success
+	assert_output "$(printf 'compose --profile migration ps\ndatabase is current')"
+}
