@@ -458,6 +458,19 @@ restart_app() {
 	assert_output "$(printf -- '-- migrate:up\n\n-- migrate:down\n')"
 }
 
+@test "db-make-docker, like db-make, prints the new file's path from the directory just was run in" {
+	mkdir -p src/deep
+	cd src/deep
+	run --separate-stderr just db-make-docker add from deep
+	local there=0
+	[[ -n $output && -f $output ]] && there=1
+	cd "$PROJ"
+	rm -rf src migrations/*_add_from_deep.sql
+	assert_success
+	assert_output --regexp '^\.\./\.\./migrations/[0-9]+_add_from_deep\.sql$'
+	((there)) || fail "not a file from src/deep: $output"
+}
+
 @test "mig-new in the migrate service fails on the read-only mount: exit 73 and where to create migrations" {
 	local before
 	before=$(ls migrations)

@@ -263,3 +263,69 @@ host_recipes_work() {
 	assert_success
 	assert_output "$(printf 'compose --profile migration ps\ndatabase is current')"
 }
+
+# ---- paths from where just was run ---------------------------------------
+
+@test "db-make prints the new file's path from the directory just was run in" {
+	mkdir -p src/deep/er
+
+	run --separate-stderr just db-make add a
+	assert_success
+	assert_output --regexp '^migrations/[0-9]{14}_add_a\.sql$'
+	[[ -f $output ]] || fail "not a file from here: $output"
+
+	cd src
+	run --separate-stderr just db-make add b
+	assert_success
+	assert_output --regexp '^\.\./migrations/[0-9]{14}_add_b\.sql$'
+	[[ -f $output ]] || fail "not a file from here: $output"
+
+	cd deep/er
+	run --separate-stderr just db-make add c
+	assert_success
+	assert_output --regexp '^\.\./\.\./\.\./migrations/[0-9]{14}_add_c\.sql$'
+	[[ -f $output ]] || fail "not a file from here: $output"
+
+	cd "$MIGDIR"
+	run --separate-stderr just db-make add d
+	assert_success
+	assert_output --regexp '^[0-9]{14}_add_d\.sql$'
+	[[ -f $output ]] || fail "not a file from here: $output"
+
+	# MIG_DIR relative to the project, and from inside a sibling of it.
+	cd "$PROJ/src"
+	run --separate-stderr env MIG_DIR=db/migrations "$JUST" db-make add e
+	assert_success
+	assert_output --regexp '^\.\./db/migrations/[0-9]{14}_add_e\.sql$'
+	[[ -f $output ]] || fail "not a file from here: $output"
+
+	# An absolute MIG_DIR stays absolute.
+	run --separate-stderr env MIG_DIR="$PROJ/abs" "$JUST" db-make add f
+	assert_success
+	assert_output --regexp "^$PROJ/abs/[0-9]{14}_add_f\\.sql\$"
+	[[ -f $output ]] || fail "not a file: $output"
+
+	# The path is relative to the real directory, also through a symlink.
+	ln -s "$PROJ/src/deep" "$BATS_TEST_TMPDIR/link"
+	cd "$BATS_TEST_TMPDIR/link"
+	run --separate-stderr just --justfile "$PROJ/justfile" db-make add g
+	assert_success
+	[[ -f $output ]] || fail "not a file from here: $output"
+	assert_output --regexp '^\.\./\.\./migrations/[0-9]{14}_add_g\.sql$'
+
+	# From / the path is relative too.
+	cd /
+	run --separate-stderr just --justfile "$PROJ/justfile" db-make add h
+	assert_success
+	assert_output --regexp '^[^./].*/migrations/[0-9]{14}_add_h\.sql$'
+	[[ -f $output ]] || fail "not a file from here: $output"
+}
+
+@test "db-make: mig-new's status comes through and nothing is printed when it fails" {
+	mkdir src
+	cd src
+	run --separate-stderr just db-make '%%%'
+	assert_failure 64
+	assert_output ""
+	[[ $stderr == *"mig-new: "* ]] || fail "no mig-new error: $stderr"
+}
