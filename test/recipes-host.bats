@@ -292,6 +292,14 @@ host_recipes_work() {
 	assert_output --regexp '^[0-9]{14}_add_d\.sql$'
 	[[ -f $output ]] || fail "not a file from here: $output"
 
+	# An exported CDPATH that names another migrations/ changes nothing.
+	mkdir -p "$BATS_TEST_TMPDIR/other/migrations"
+	cd "$PROJ/src"
+	run --separate-stderr env CDPATH="$BATS_TEST_TMPDIR/other" "$JUST" db-make add cdpath
+	assert_success
+	assert_output --regexp '^\.\./migrations/[0-9]{14}_add_cdpath\.sql$'
+	[[ -f $output ]] || fail "not a file from here: $output"
+
 	# MIG_DIR relative to the project, and from inside a sibling of it.
 	cd "$PROJ/src"
 	run --separate-stderr env MIG_DIR=db/migrations "$JUST" db-make add e
