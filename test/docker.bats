@@ -255,9 +255,14 @@ restart_app() {
 	assert_output "postgres://v@h:1/y"
 	rm -f .env
 
-	# The compose command is found once, and it is one that works here.
+	# Loading the recipes runs nothing; the recipes that use compose find
+	# one that works here (every test below), and COMPOSE names another.
 	run "$JUST" --evaluate mig_compose
-	assert_output "$COMPOSE_CMD"
+	assert_output ""
+	run --separate-stderr env COMPOSE="$COMPOSE_CMD" "$JUST" db-current-docker
+	assert_success
+	run --separate-stderr env COMPOSE=false "$JUST" db-current-docker
+	assert_failure 1
 }
 
 @test "a project's own justfile takes the recipes with import or mod, and they run in the project" {
@@ -453,6 +458,19 @@ restart_app() {
 	assert_output "$(printf -- '-- migrate:up\n\n-- migrate:down\n')"
 }
 
+@test "db-make-docker, like db-make, prints the new file's path from the directory just was run in" {
+	mkdir -p src/deep
+	cd src/deep
+	run --separate-stderr just db-make-docker add from deep
+	local there=0
+	[[ -n $output && -f $output ]] && there=1
+	cd "$PROJ"
+	rm -rf src migrations/*_add_from_deep.sql
+	assert_success
+	assert_output --regexp '^\.\./\.\./migrations/[0-9]+_add_from_deep\.sql$'
+	((there)) || fail "not a file from src/deep: $output"
+}
+
 @test "mig-new in the migrate service fails on the read-only mount: exit 73 and where to create migrations" {
 	local before
 	before=$(ls migrations)
@@ -533,6 +551,63 @@ restart_app() {
 	assert_output "$host"
 	run history_versions
 	assert_output "$(all_versions)"
+}
+
+# The -docker twins that read a list.
+list_twins=(db-downgrade-docker db-reset-docker db-history-docker db-migrate-docker)
+
+# run_twins CHANGE RESTORE: make CHANGE to migrations/ (shell code), run
+# each of list_twins, then RESTORE; each recipe's status, stdout and stderr
+# are left in the arrays st, out and err, keyed by its name.
+run_twins() {
+	declare -gA st=() out=() err=()
+	local r
+	eval "$1"
+	for r in "${list_twins[@]}"; do
+		run --separate-stderr just "$r"
+		st[$r]=$status out[$r]=$output err[$r]=$stderr
+	done
+	eval "$2"
+}
+
+user_tables() {
+	sql -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'mig_history'"
+}
+
+@test "a failing mig-list in the app container: the -docker twins revert nothing and exit with its status" {
+	fresh_db
+	just db-migrate >/dev/null 2>&1
+	local r tables
+	tables=$(user_tables)
+	[[ $tables -gt 0 ]]
+
+	# A misnamed file: mig-list exits 65 and prints nothing.
+	run_twins ': >migrations/add_nothing.sql' 'rm -f migrations/add_nothing.sql'
+	for r in "${list_twins[@]}"; do
+		[[ ${st[$r]} == 65 ]] || fail "$r exited ${st[$r]}, not 65: ${err[$r]}"
+		[[ -z ${out[$r]} ]] || fail "$r printed: ${out[$r]}"
+		[[ ${err[$r]} == *"mig-list: migrations/add_nothing.sql: "* ]] || fail "$r: no mig-list error: ${err[$r]}"
+		[[ ${err[$r]} != *"up to date"* ]] || fail "$r: mig-apply read an empty list: ${err[$r]}"
+	done
+	run history_versions
+	assert_output "$(all_versions)"
+	run user_tables
+	assert_output "$tables"
+
+	# A directory that mig-list cannot open (the container's user may not
+	# read it): 66 likewise.
+	local mode
+	mode=$(stat -c %a migrations)
+	run_twins 'chmod 000 migrations' "chmod $mode migrations"
+	for r in "${list_twins[@]}"; do
+		[[ ${st[$r]} == 66 ]] || fail "$r exited ${st[$r]}, not 66: ${err[$r]}"
+		[[ -z ${out[$r]} ]] || fail "$r printed: ${out[$r]}"
+		[[ ${err[$r]} == *"mig-list: migrations: "* ]] || fail "$r: no mig-list error: ${err[$r]}"
+	done
+	run history_versions
+	assert_output "$(all_versions)"
+	run user_tables
+	assert_output "$tables"
 }
 
 # ---- the compose database ------------------------------------------------
