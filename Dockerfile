@@ -45,4 +45,4 @@ LABEL org.opencontainers.image.title="mig" \
 # then cancels its statement and rolls back, and the trap keeps the shell
 # (and so the container) alive until it has.
 ENV TINI_KILL_PROCESS_GROUP=1
-CMD ["bash", "-o", "pipefail", "-c", "trap 'exit 143' TERM; trap 'exit 130' INT; mig-wait && mig-list migrations | mig-apply"]
+CMD ["bash", "-c", "trap 'exit 143' TERM; trap 'exit 130' INT; list=$(mig-list migrations) || exit; mig-wait && printf '%s\\n' \"$list\" | mig-apply"]

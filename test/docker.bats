@@ -678,5 +678,16 @@ user_tables() {
 		-e DATABASE_URL="$url" "$MIG_IMAGE"
 	assert_success
 	assert_output ""
+	# A misnamed file: the list fails first, and nothing else runs.
+	local bad=$BATS_TEST_TMPDIR/badmigrations
+	mkdir -p "$bad"
+	cp "$PROJ"/migrations/*.sql "$bad/"
+	: >"$bad/typo-no-version.sql"
+	run --separate-stderr docker run --rm --network host --add-host postgres:127.0.0.1 \
+		-v "$bad:/migrations:ro" -e DATABASE_URL="$url" "$MIG_IMAGE"
+	assert_failure 65
+	assert_output ""
+	[[ $stderr == *'typo-no-version.sql'* ]]
+	[[ $stderr != *'up to date'* ]]
 	SQL_DB=postgres sql -c 'DROP DATABASE imagecheck WITH (FORCE)'
 }
