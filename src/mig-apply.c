@@ -13,7 +13,7 @@ usage(int code)
 	    "[--to VERSION] [--single-transaction]\n"
 	    "       [--allow-out-of-order] [--mark-only] %s\n       %s\n",
 	    RUN_USAGE, CONN_USAGE);
-	exit(code);
+	mig_exit(code);
 }
 
 int
@@ -61,5 +61,5 @@ main(int argc, char *argv[])
 	list_read(stdin, "stdin", &l);
 	apply_run(&co, &ao, &l);
 	list_free(&l);
-	return 0;
+	mig_exit(0);
 }

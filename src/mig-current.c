@@ -11,7 +11,7 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout, "usage: mig-current [-a|--all] "
 	    "[--status] [--json]\n       %s\n", CONN_USAGE);
-	exit(code);
+	mig_exit(code);
 }
 
 int
@@ -51,5 +51,5 @@ main(int argc, char *argv[])
 	}
 	current_run(&co, mode, json, &l);
 	list_free(&l);
-	return fflush(stdout) == EOF ? EXIT_CANTCREAT : 0;
+	mig_exit(0);
 }

@@ -9,7 +9,7 @@ static void
 usage(int code)
 {
 	fprintf(code ? stderr : stdout, "usage: mig-list [DIR...]\n");
-	exit(code);
+	mig_exit(code);
 }
 
 int
@@ -36,7 +36,5 @@ main(int argc, char *argv[])
 	list_sort_check(&l, 1);
 	list_write(stdout, &l);
 	list_free(&l);
-	if (fflush(stdout) == EOF || ferror(stdout))
-		mig_errx(EXIT_CANTCREAT, "cannot write the list");
-	return 0;
+	mig_exit(0);
 }

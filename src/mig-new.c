@@ -10,7 +10,7 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 	    "usage: mig-new [-D DIR] [--seq] [--pair] NAME...\n");
-	exit(code);
+	mig_exit(code);
 }
 
 int
@@ -40,5 +40,5 @@ main(int argc, char *argv[])
 	}
 	if (optind == argc || *dir == '\0')
 		usage(EXIT_USAGE);
-	return new_run(dir, seq, pair, argc - optind, argv + optind);
+	mig_exit(new_run(dir, seq, pair, argc - optind, argv + optind));
 }

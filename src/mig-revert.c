@@ -11,7 +11,7 @@ usage(int code)
 	fprintf(code ? stderr : stdout, "usage: mig-revert [-n|--dry-run] [-q] "
 	    "[--steps N | --to VERSION | --all]\n       %s\n       %s\n",
 	    RUN_USAGE, CONN_USAGE);
-	exit(code);
+	mig_exit(code);
 }
 
 int
@@ -60,5 +60,5 @@ main(int argc, char *argv[])
 		list_read(stdin, "stdin", &l);
 	revert_run(&co, &ro, l.n ? &l : NULL);
 	list_free(&l);
-	return 0;
+	mig_exit(0);
 }

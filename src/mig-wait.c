@@ -10,7 +10,7 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout, "usage: mig-wait [-t SECONDS] [-q] "
 	    "[--applied]\n       %s\n", CONN_USAGE);
-	exit(code);
+	mig_exit(code);
 }
 
 int
@@ -50,5 +50,5 @@ main(int argc, char *argv[])
 		list_read(stdin, "stdin", &l);
 	wait_run(&co, timeout, quiet, applied ? &l : NULL);
 	list_free(&l);
-	return 0;
+	mig_exit(0);
 }

@@ -281,6 +281,58 @@ drop_other_db() {
 	done
 }
 
+@test "conn: a write error on stdout is 74 for every tool that prints, --help and --version included" {
+	one_mig
+	local t
+	for t in "${TOOLS[@]}"; do
+		run --separate-stderr bash -c "$t --help >/dev/full"
+		assert_failure 74
+		[[ $stderr == *"$t: cannot write to stdout"* ]]
+		run --separate-stderr bash -c "$t --version >/dev/full"
+		assert_failure 74
+	done
+	run --separate-stderr bash -c 'mig-list >/dev/full'
+	assert_failure 74
+	run --separate-stderr bash -c 'mig-list | mig-apply -n >/dev/full'
+	assert_failure 74
+	run --separate-stderr bash -c 'mig-list | mig-apply >/dev/full'
+	assert_failure 74
+	[[ $(applied_versions) == 0001 ]]
+	run --separate-stderr bash -c 'mig-current >/dev/full'
+	assert_failure 74
+	run --separate-stderr bash -c 'mig-list | mig-current --status --json >/dev/full'
+	assert_failure 74
+	run --separate-stderr bash -c 'mig-revert </dev/null >/dev/full'
+	assert_failure 74
+	[[ $(applied_versions) == '' ]]
+	run --separate-stderr bash -c 'mig-new --seq x >/dev/full'
+	assert_failure 74
+	# Nothing on stdout is nothing to fail.
+	run --separate-stderr bash -c 'mig-wait -t 0 >/dev/full'
+	assert_success
+}
+
+@test "conn: out of memory is 71, not a database error" {
+	# A migration file too big for the memory the tool may have.
+	{
+		printf -- '-- migrate:up\nSELECT 1;\n-- '
+		head -c 48000000 /dev/zero | tr '\0' x
+		printf '\n'
+	} >"$MIGDIR/0001_big.sql"
+	mig-list >list
+	if [[ $MIG_BIN == */san ]]; then
+		# ASan cannot start under ulimit -v; its allocator has a limit of its own.
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1:max_allocation_size_mb=16 \
+			run --separate-stderr mig-apply <list
+	else
+		run --separate-stderr bash -c 'ulimit -v 60000 && exec mig-apply <list'
+	fi
+	assert_failure 71
+	[[ $stderr == *'Cannot allocate memory'* ]]
+	run table_exists mig_history
+	assert_failure
+}
+
 @test "conn: an unknown option is a usage error (64) for all six tools" {
 	local t
 	for t in "${TOOLS[@]}"; do

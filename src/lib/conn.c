@@ -231,7 +231,7 @@ start(const struct connopts *o)
 	keys[n] = vals[n] = NULL;
 
 	if ((c = PQconnectStartParams(keys, vals, 1)) == NULL)
-		err(EXIT_UNAVAILABLE, "PQconnectStartParams");
+		errx(EXIT_OSERR, "PQconnectStartParams: out of memory");
 	/* Verbose, so that a failed connection's message carries its SQLSTATE. */
 	PQsetErrorVerbosity(c, PQERRORS_VERBOSE);
 	pending.c = c;

@@ -37,7 +37,7 @@ mem_get(size_t *size)
 	p = mmap(NULL, n + HUGE, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
-		err(EXIT_UNAVAILABLE, "mmap");
+		err(EXIT_OSERR, "mmap");
 	/* Huge pages start on a 2 MB boundary. */
 	lead = -(uintptr_t)p & (HUGE - 1);
 	if (lead > 0)

@@ -49,7 +49,8 @@ int read_file(const char *path, struct buf *);
 long long now_ms(void);
 void sleep_ms(long);
 long parse_number(const char *opt, const char *arg, long min, long max);
-void print_version(void);
+void print_version(void) __attribute__((noreturn));
+void mig_exit(int) __attribute__((noreturn));
 int help_option(char **argv);
 int stdin_has_data(void);
 

@@ -18,7 +18,7 @@ xmalloc(size_t n)
 	void *p = malloc(n ? n : 1);
 
 	if (p == NULL)
-		err(EXIT_UNAVAILABLE, "malloc");
+		err(EXIT_OSERR, "malloc");
 	return p;
 }
 
@@ -28,7 +28,7 @@ xcalloc(size_t n, size_t sz)
 	void *p = calloc(n ? n : 1, sz ? sz : 1);
 
 	if (p == NULL)
-		err(EXIT_UNAVAILABLE, "calloc");
+		err(EXIT_OSERR, "calloc");
 	return p;
 }
 
@@ -36,7 +36,7 @@ void *
 xreallocarray(void *p, size_t n, size_t sz)
 {
 	if ((p = reallocarray(p, n ? n : 1, sz)) == NULL)
-		err(EXIT_UNAVAILABLE, "realloc");
+		err(EXIT_OSERR, "realloc");
 	return p;
 }
 
@@ -64,7 +64,7 @@ xasprintf(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0)
-		err(EXIT_UNAVAILABLE, "vasprintf");
+		err(EXIT_OSERR, "vasprintf");
 	va_end(ap);
 	return s;
 }
@@ -95,7 +95,7 @@ buf_printf(struct buf *b, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0)
-		err(EXIT_UNAVAILABLE, "vasprintf");
+		err(EXIT_OSERR, "vasprintf");
 	va_end(ap);
 	buf_addstr(b, s);
 	free(s);
@@ -180,7 +180,20 @@ void
 print_version(void)
 {
 	printf("%s (mig) %s\n", program_invocation_short_name, MIG_VERSION);
-	exit(0);
+	mig_exit(0);
+}
+
+/*
+ * Every tool ends here: output that never reached its file (a full disk,
+ * /dev/full, a closed pipe) must not look like success.
+ */
+void
+mig_exit(int code)
+{
+	if (code == 0 && (fflush(stdout) == EOF || ferror(stdout)))
+		mig_errx(EXIT_IOERR, "cannot write to stdout: %s",
+		    errno ? strerror(errno) : "write error");
+	exit(code);
 }
 
 /*
@@ -346,7 +359,7 @@ vmessage(const char *fmt, va_list ap)
 	char *s, *m;
 
 	if (vasprintf(&s, fmt, ap) < 0)
-		err(EXIT_UNAVAILABLE, "vasprintf");
+		err(EXIT_OSERR, "vasprintf");
 	m = mask_secrets(s);
 	fflush(stdout);
 	fprintf(stderr, "%s: %s\n", program_invocation_short_name, m);
