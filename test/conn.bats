@@ -200,6 +200,35 @@ drop_other_db() {
 	[[ $apps == mig-current,mig-wait ]]
 }
 
+@test "conn: libpq's messages of several lines are folded into one line" {
+	run --separate-stderr mig-current -p "$(free_port)"
+	assert_failure 69
+	[[ ${#stderr_lines[@]} == 1 ]]
+	[[ $stderr == *'Connection refused. Is the server running on that host'* ]]
+
+	# A backend terminated while it reads the history table.
+	one_mig
+	mig-list | mig-apply -q
+	psql_admin -c 'BEGIN' -c 'LOCK TABLE mig_history' -c 'SELECT pg_sleep(30)' >/dev/null 2>&1 &
+	BG_PID=$!
+	mig-current >out 2>err &
+	local p=$! i pid=''
+	for ((i = 0; i < 200; i++)); do
+		pid=$(psql_admin -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'mig-current' AND wait_event_type = 'Lock'")
+		[[ -n $pid ]] && break
+		sleep 0.05
+	done
+	psql_admin -c "SELECT pg_terminate_backend($pid)" >/dev/null
+	local st=0
+	wait "$p" || st=$?
+	bg_cleanup
+	[[ $st == 69 ]]
+	run cat err
+	[[ ${#lines[@]} == 1 ]]
+	assert_output --partial 'cannot read the history table on mig@'
+	assert_output --partial 'terminating connection due to administrator command; server closed the connection unexpectedly. This probably means the server terminated abnormally before or while processing the request.'
+}
+
 @test "conn: an application_name the user chose wins" {
 	write_mig 0001_app 'CREATE TABLE app_up AS SELECT current_setting('"'application_name'"') AS a;' 'DROP TABLE app_up;'
 	DATABASE_URL="$DATABASE_URL?application_name=deploy-job" mig-apply -q < <(mig-list)

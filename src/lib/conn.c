@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <err.h>
+#include <libpq-events.h>
 
 #include "mig.h"
 
@@ -146,13 +147,50 @@ conn_name(PGconn *c)
 }
 
 /*
- * libpq hides the SQLSTATE of a failed connection but prints it in verbose
- * mode: "FATAL:  28P01: password ...". Takes it out of the message.
+ * libpq's messages span lines: a continuation is indented ("\tIs the server
+ * running ...?"), another message is not (DETAIL, the next host tried). One
+ * line per message keeps stderr one line per event: a continuation goes on
+ * as a sentence, another message follows after "; ".
  */
-static void
+static char *
+fold_lines(const char *m)
+{
+	char *out = xmalloc(2 * strlen(m) + 1), *o = out;
+
+	while (*m != '\0') {
+		int indented;
+
+		if (*m != '\n') {
+			*o++ = *m++;
+			continue;
+		}
+		m++;
+		indented = *m == ' ' || *m == '\t';
+		m += strspn(m, " \t\n");
+		if (*m == '\0')
+			break;
+		if (!indented)
+			*o++ = ';';
+		else if (o > out && strchr(".?!:;,", o[-1]) == NULL &&
+		    isupper((unsigned char)*m))
+			*o++ = '.';
+		*o++ = ' ';
+	}
+	while (o > out && isspace((unsigned char)o[-1]))
+		o--;
+	*o = '\0';
+	return out;
+}
+
+/*
+ * libpq hides the SQLSTATE of a failed connection but prints it in verbose
+ * mode: "FATAL:  28P01: password ...". Takes it out of the message, with
+ * the LOCATION lines verbose mode adds, and folds the rest into one line.
+ */
+static char *
 take_sqlstate(char *msg, char state[6])
 {
-	char *p, *loc;
+	char *p, *loc, *folded;
 
 	state[0] = '\0';
 	for (p = msg; (p = strstr(p, ":  ")) != NULL; p++) {
@@ -173,14 +211,9 @@ take_sqlstate(char *msg, char state[6])
 		memmove(loc, eol ? eol : loc + strlen(loc),
 		    strlen(eol ? eol : loc + strlen(loc)) + 1);
 	}
-	for (p = msg + strlen(msg); p > msg && isspace((unsigned char)p[-1]);)
-		*--p = '\0';
-	for (p = msg; (p = strchr(p, '\n')) != NULL;) {
-		size_t ws = strspn(p + 1, " \t");
-
-		*p = ' ';
-		memmove(p + 1, p + 1 + ws, strlen(p + 1 + ws) + 1);
-	}
+	folded = fold_lines(msg);
+	free(msg);
+	return folded;
 }
 
 static enum connfail
@@ -293,6 +326,25 @@ conn_wait_readable(int fd)
 	}
 }
 
+/*
+ * The SQLSTATE of the last result libpq made. pq_fail needs it and
+ * PQerrorMessage does not say it; a result event sees every result.
+ */
+static char last_state[6];
+
+static int
+on_event(PGEventId id, void *info, void *pass)
+{
+	(void)pass;
+	if (id == PGEVT_RESULTCREATE) {
+		const char *s = PQresultErrorField(
+		    ((PGEventResultCreate *)info)->result, PG_DIAG_SQLSTATE);
+
+		snprintf(last_state, sizeof last_state, "%s", s ? s : "");
+	}
+	return 1;
+}
+
 static PGconn *
 finish(enum connfail *fail, char **errmsg)
 {
@@ -317,12 +369,13 @@ finish(enum connfail *fail, char **errmsg)
 		secret_add(PQpass(c), strlen(PQpass(c)));
 	if (PQstatus(c) == CONNECTION_OK) {
 		PQsetErrorVerbosity(c, PQERRORS_DEFAULT);
+		if (!PQregisterEventProc(c, on_event, "mig", NULL))
+			errx(EXIT_OSERR, "PQregisterEventProc: out of memory");
 		*fail = CONN_OK;
 		*errmsg = NULL;
 		return c;
 	}
-	*errmsg = xstrdup(PQerrorMessage(c));
-	take_sqlstate(*errmsg, state);
+	*errmsg = take_sqlstate(xstrdup(PQerrorMessage(c)), state);
 	*fail = classify(c, state, *errmsg);
 	return c;
 }
@@ -354,14 +407,19 @@ conn_must(const struct connopts *o)
 	return c;
 }
 
+/*
+ * A bookkeeping query failed. Permission denied (42501) there is on mig's
+ * own history table or its schema: 77, which a grant fixes.
+ */
 void
 pq_fail(PGconn *c, const char *what)
 {
-	char *m = xstrdup(PQerrorMessage(c));
-	size_t n = strlen(m);
+	char *m = fold_lines(PQerrorMessage(c));
+	int code = EXIT_SQL;
 
-	while (n > 0 && m[n - 1] == '\n')
-		m[--n] = '\0';
-	mig_errx(PQstatus(c) == CONNECTION_BAD ? EXIT_UNAVAILABLE : EXIT_SQL,
-	    "%s on %s: %s", what, conn_name(c), m);
+	if (PQstatus(c) == CONNECTION_BAD)
+		code = EXIT_UNAVAILABLE;
+	else if (strcmp(last_state, "42501") == 0)
+		code = EXIT_NOPERM;
+	mig_errx(code, "%s on %s: %s", what, conn_name(c), m);
 }
