@@ -141,6 +141,44 @@ drop_other_db() {
 	assert_failure 64
 }
 
+@test "conn: an invalid option value in the conninfo is a usage error (64) at once for every database tool" {
+	one_mig
+	local t d url=$DATABASE_URL
+	local -a bad=(
+		"$url?sslmode=bogus"
+		"$url?target_session_attrs=bogus"
+		"host=127.0.0.1 port=$PGTMP_PORT dbname=$TEST_DB user=mig password=$PGTMP_PASSWORD sslmode=bogus"
+		"host=127.0.0.1 port=$PGTMP_PORT dbname=$TEST_DB target_session_attrs=bogus"
+		"host=127.0.0.1 port=$PGTMP_PORT dbname=$TEST_DB gssencmode=bogus"
+		"host=127.0.0.1 port=$PGTMP_PORT dbname=$TEST_DB keepalives=bogus"
+		"host=127.0.0.1,127.0.0.2 port=$PGTMP_PORT,1,2 dbname=$TEST_DB"
+		"$url?bogus=1"
+	)
+	for d in "${bad[@]}"; do
+		for t in mig-current mig-apply mig-revert 'mig-wait -t 30'; do
+			SECONDS=0
+			run --separate-stderr bash -c "mig-list | $t -d \"\$1\"" _ "$d"
+			assert_failure 64
+			((SECONDS < 5))
+			assert_output ''
+			[[ ${#stderr_lines[@]} == 1 ]]
+			[[ $stderr == *bogus* || $stderr == *'port numbers'* ]]
+		done
+	done
+	[[ $(applied_versions) == '' ]]
+	# The same from the environment, and from DATABASE_URL.
+	PGSSLMODE=bogus run --separate-stderr mig-current
+	assert_failure 64
+	[[ $stderr == *'invalid sslmode value: "bogus"'* ]]
+	DATABASE_URL="$url?target_session_attrs=bogus" run --separate-stderr mig-wait -t 30
+	assert_failure 64
+	# A real network failure stays what it was: retried by mig-wait, 69 elsewhere.
+	run --separate-stderr mig-current -d "$url?sslmode=disable" -h no-such-host.invalid
+	assert_failure 69
+	run --separate-stderr mig-wait -t 0 -d "$url?sslmode=disable" -p "$(free_port)"
+	assert_failure 75
+}
+
 @test "conn: a failure to connect is 69, naming user@host:port/dbname and never the password" {
 	local port t
 	port=$(free_port)

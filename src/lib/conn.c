@@ -245,6 +245,41 @@ static struct {
 	PostgresPollingStatusType st;
 } pending;
 
+/*
+ * libpq checks the values of its options (sslmode, target_session_attrs,
+ * keepalives, as many ports as hosts, ...) only as it starts to connect,
+ * and says so in words no network failure and no server uses: a typo in
+ * the connection settings, which no retry mends.
+ */
+static void
+bad_option(const char *msg)
+{
+	static const char *const says[] = {
+		"\" for connection option \"",	/* invalid integer value */
+		"\" invalid when ",		/* sslmode without SSL support */
+		"could not match ",		/* N port numbers to M hosts */
+		"could not parse network address \"",	/* hostaddr */
+		"invalid port number",
+		NULL
+	};
+	const char *p;
+	char *m;
+	int bad = 0;
+
+	/* invalid sslmode value: "bogus", and so for each such option */
+	for (p = msg; (p = strstr(p, "invalid ")) != NULL && !bad; p++) {
+		const char *v = p + 8 + strcspn(p + 8, " \n");
+
+		bad = strncmp(v, " value: \"", 9) == 0;
+	}
+	for (int i = 0; says[i] != NULL && !bad; i++)
+		bad = strstr(msg, says[i]) != NULL;
+	if (!bad)
+		return;
+	m = fold_lines(msg);
+	mig_errx(EXIT_USAGE, "invalid connection settings: %s", m);
+}
+
 static void
 start(const struct connopts *o)
 {
@@ -265,6 +300,8 @@ start(const struct connopts *o)
 
 	if ((c = PQconnectStartParams(keys, vals, 1)) == NULL)
 		errx(EXIT_OSERR, "PQconnectStartParams: out of memory");
+	if (PQstatus(c) == CONNECTION_BAD)
+		bad_option(PQerrorMessage(c));
 	/* Verbose, so that a failed connection's message carries its SQLSTATE. */
 	PQsetErrorVerbosity(c, PQERRORS_VERBOSE);
 	pending.c = c;
@@ -376,6 +413,8 @@ finish(enum connfail *fail, char **errmsg)
 		return c;
 	}
 	*errmsg = take_sqlstate(xstrdup(PQerrorMessage(c)), state);
+	if (state[0] == '\0')
+		bad_option(*errmsg);
 	*fail = classify(c, state, *errmsg);
 	return c;
 }
