@@ -5,6 +5,17 @@
 
 load helper
 
+# Roles are the cluster's: dropped after the test's database is gone.
+ROLES=()
+teardown() {
+	local rc=0 r
+	mig_teardown || rc=1
+	for r in "${ROLES[@]}"; do
+		PSQL_ADMIN_DB=postgres psql_admin -c "DROP ROLE IF EXISTS $r" >/dev/null || rc=1
+	done
+	return "$rc"
+}
+
 TOOLS=(mig-list mig-current mig-apply mig-revert mig-new mig-wait)
 
 one_mig() {
@@ -247,11 +258,14 @@ drop_other_db() {
 	# A backend terminated while it reads the history table.
 	one_mig
 	mig-list | mig-apply -q
-	psql_admin -c 'BEGIN' -c 'LOCK TABLE mig_history' -c 'SELECT pg_sleep(30)' >/dev/null 2>&1 &
+	mkfifo fifo
+	psql_admin -c 'BEGIN' -c 'LOCK TABLE mig_history' -c '\! echo locked >fifo' \
+		-c 'SELECT pg_sleep(30)' >/dev/null 2>&1 &
 	BG_PID=$!
+	read -r _ <fifo
 	mig-current >out 2>err &
 	local p=$! i pid=''
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < 400; i++)); do
 		pid=$(psql_admin -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'mig-current' AND wait_event_type = 'Lock'")
 		[[ -n $pid ]] && break
 		sleep 0.05
@@ -314,11 +328,46 @@ drop_other_db() {
 	done
 }
 
-@test "conn: the password never shows in a failing migration's output" {
-	write_mig 0001_bad "SELECT '$PGTMP_PASSWORD'::int;"
-	run --separate-stderr bash -c 'mig-list | mig-apply'
+@test "conn: a connection string in a failing migration's output shows no password" {
+	write_mig 0001_bad "SELECT 'host=db password=$PGTMP_PASSWORD user=x'::int;"
+	write_mig 0002_bad "SELECT 'postgresql://mig:$PGTMP_PASSWORD@db/x'::int;"
+	run --separate-stderr bash -c 'mig-list | head -1 | mig-apply'
 	assert_failure 1
-	[[ $stderr == *0001_bad.sql* ]]
+	[[ $stderr == *"0001_bad.sql:2:"*'"host=db password=*** user=x"'* ]]
+	run --separate-stderr bash -c 'mig-list | tail -1 | mig-apply'
+	assert_failure 1
+	[[ $stderr == *"0002_bad.sql:2:"*'"postgresql://mig:***@db/x"'* ]]
+}
+
+@test "conn: masking works by structure: a password e, app or equal to the user name leaves every message intact" {
+	local r=app_$$_$RANDOM pw url
+	ROLES+=("$r")
+	PSQL_ADMIN_DB=postgres psql_admin -c "CREATE ROLE $r LOGIN"
+	psql_admin -c "GRANT CREATE ON SCHEMA public TO $r"
+	write_mig 0001_app "SELECT 'e app $r'::int;"
+	for pw in e app "$r"; do
+		PSQL_ADMIN_DB=postgres psql_admin -c "ALTER ROLE $r PASSWORD '$pw'"
+		url="postgresql://$r:$pw@127.0.0.1:$PGTMP_PORT"
+		run --separate-stderr mig-current -d "$url/nodb_$$"
+		assert_failure 69
+		[[ $stderr == "mig-current: cannot connect to $r@127.0.0.1:$PGTMP_PORT/nodb_$$: "*'database "nodb_'*'" does not exist' ]]
+		run --separate-stderr bash -c 'mig-list | mig-apply -d "$1"' _ "$url/$TEST_DB"
+		assert_failure 1
+		[[ $stderr == "migrations/0001_app.sql:2:8: ERROR: invalid input syntax for type integer: \"e app $r\" (SQLSTATE 22P02)" ]]
+		run --separate-stderr mig-wait -t 0 -d "$url/$TEST_DB" -p "$(free_port)"
+		assert_failure 75
+		[[ $stderr == "mig-wait: timed out after 0 s: $r@127.0.0.1:"*"Connection refused"* ]]
+		# A connection string echoed in a message: only the password field masked.
+		run --separate-stderr mig-current -d "postgresql://$r:$pw@[::1/db"
+		assert_failure 64
+		[[ $stderr == *"\"postgresql://$r:***@[::1/db\""* ]]
+		run --separate-stderr mig-current -d "postgresql://$pw:$pw@[::1/db"
+		assert_failure 64
+		[[ $stderr == *"\"postgresql://$pw:***@[::1/db\""* ]]
+	done
+	run --separate-stderr bash -c 'mig-list | mig-wait --applied -t 0 -d "$1"' _ "$url/$TEST_DB"
+	assert_failure 75
+	[[ $stderr == "mig-wait: timed out after 0 s: 1 of 1 listed migration(s) not applied yet (first: 0001_app)" ]]
 }
 
 @test "conn: --help and -? print usage to stdout and exit 0 for all six tools" {

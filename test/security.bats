@@ -50,11 +50,11 @@ service_file() {
 	run --separate-stderr bash -c 'mig-list | PGSERVICE=deploy mig-apply'
 	assert_failure 1
 	[[ $stderr == *'migrations/0001_bad.sql:2:'*'division by zero'* ]]
-	# The server's own error text echoing the password is masked too.
-	write_mig 0001_bad "SELECT '$PGTMP_PASSWORD'::int;"
+	# The server's own error text echoing a connection string is masked.
+	write_mig 0001_bad "SELECT 'host=h password=$PGTMP_PASSWORD'::int;"
 	run --separate-stderr bash -c 'mig-list | mig-apply -d service=deploy'
 	assert_failure 1
-	[[ $stderr == *'invalid input syntax for type integer'* ]]
+	[[ $stderr == *'invalid input syntax for type integer: "host=h password=***"'* ]]
 }
 
 @test "security: --help and --version print no password from DATABASE_URL, -d, PGPASSWORD or a service file" {

@@ -15,33 +15,125 @@
 
 #include "mig.h"
 
-/* The password part of a URI or key=value string, even one libpq rejects. */
-static void
-find_secrets(const char *ci)
+static char *fold_lines(const char *);
+
+/* A URI query's keyword, percent-decoded as libpq does, is k. */
+static int
+uri_key_is(const char *s, size_t n, const char *k)
 {
-	const char *p, *at, *colon;
+	for (size_t i = 0; i < n; i++, k++) {
+		int c = (unsigned char)s[i];
 
-	if ((p = strstr(ci, "://")) != NULL) {
-		p += 3;
-		at = p + strcspn(p, "@/?");
+		if (c == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+		    isxdigit((unsigned char)s[i + 2])) {
+			char hex[3] = { s[i + 1], s[i + 2], '\0' };
+
+			c = (int)strtol(hex, NULL, 16);
+			i += 2;
+		}
+		if (*k == '\0' || c != (unsigned char)*k)
+			return 0;
+	}
+	return *k == '\0';
+}
+
+static int
+is_password_key(const char *s, size_t n, int uri)
+{
+	if (uri)
+		return uri_key_is(s, n, "password") ||
+		    uri_key_is(s, n, "sslpassword");
+	return (n == 8 && strncmp(s, "password", 8) == 0) ||
+	    (n == 11 && strncmp(s, "sslpassword", 11) == 0);
+}
+
+/*
+ * The connection string with each password replaced by ***, found where
+ * libpq finds it, even in a string libpq then rejects: in a URI between
+ * the ':' after the user and the '@', or a password parameter; else the
+ * value of the password keyword.
+ */
+static char *
+mask_conninfo(const char *ci)
+{
+	struct buf b = { 0 };
+	const char *p = ci, *at, *colon;
+	size_t n;
+
+	buf_add(&b, "", 0);
+	if (strncmp(ci, "postgresql://", 13) == 0 ||
+	    strncmp(ci, "postgres://", 11) == 0) {
+		p = strstr(ci, "://") + 3;
+		at = p + strcspn(p, "@/");
 		colon = memchr(p, ':', (size_t)(at - p));
-		if (*at == '@' && colon != NULL)
-			secret_add(colon + 1, (size_t)(at - colon - 1));
-	}
-	for (p = ci; (p = strstr(p, "password")) != NULL; p++) {
-		const char *v = p + 8;
-
-		v += strspn(v, " \t");
-		if (*v != '=')
-			continue;
-		v++;
-		v += strspn(v, " \t");
-		if (*v == '\'') {
-			const char *e = strchr(v + 1, '\'');
-			secret_add(v + 1, e ? (size_t)(e - v - 1) : strlen(v + 1));
+		if (*at == '@' && colon != NULL) {
+			buf_add(&b, ci, (size_t)(colon + 1 - ci));
+			buf_addstr(&b, "***");
+			p = at;
 		} else
-			secret_add(v, strcspn(v, " \t&"));
+			p = ci;
+		n = strcspn(p, "?");
+		buf_add(&b, p, n);
+		p += n;
+		while (*p != '\0') {
+			const char *eq;
+
+			buf_add(&b, p++, 1);	/* the '?' or '&' */
+			n = strcspn(p, "&");
+			eq = memchr(p, '=', n);
+			if (eq != NULL && is_password_key(p, (size_t)(eq - p), 1)) {
+				buf_add(&b, p, (size_t)(eq + 1 - p));
+				buf_addstr(&b, "***");
+			} else
+				buf_add(&b, p, n);
+			p += n;
+		}
+		return b.s;
 	}
+	for (;;) {
+		const char *key, *v;
+		size_t keylen;
+
+		n = 0;
+		while (isspace((unsigned char)p[n]))
+			n++;
+		buf_add(&b, p, n);
+		p += n;
+		if (*p == '\0')
+			break;
+		key = p;
+		while (*p != '\0' && *p != '=' && !isspace((unsigned char)*p))
+			p++;
+		keylen = (size_t)(p - key);
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p != '=') {
+			buf_addstr(&b, key);
+			break;
+		}
+		p++;
+		while (isspace((unsigned char)*p))
+			p++;
+		buf_add(&b, key, (size_t)(p - key));
+		v = p;
+		if (*p == '\'') {
+			for (p++; *p != '\0' && *p != '\''; p++)
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+			if (*p == '\'')
+				p++;
+		} else
+			for (; *p != '\0' && !isspace((unsigned char)*p); p++)
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+		if (!is_password_key(key, keylen, 0))
+			buf_add(&b, v, (size_t)(p - v));
+		else if (*v == '\'')
+			buf_addstr(&b, p[-1] == '\'' && p - v > 1 ? "'***'" : "'***");
+		else
+			buf_addstr(&b, "***");
+	}
+	return b.s;
 }
 
 int
@@ -94,17 +186,20 @@ bad_port(const char *s)
 	}
 }
 
-/* Rejects an invalid conninfo before anything connects: a usage error. */
+/*
+ * Rejects an invalid conninfo before anything connects: a usage error.
+ * libpq's message may quote the string, so it comes from parsing the
+ * string with its password masked; if only the password was wrong, the
+ * message says that and no more.
+ */
 void
 conn_check(const struct connopts *o)
 {
-	const char *db = effective_dbname(o), *pw = getenv("PGPASSWORD");
-	const char *port = getenv("PGPORT");
+	const char *db = effective_dbname(o), *port = getenv("PGPORT");
+	const char *where = o->dbname ? " given with -d" : " in DATABASE_URL";
 	PQconninfoOption *opts, *opt;
-	char *msg = NULL;
+	char *msg = NULL, *masked;
 
-	if (pw != NULL)
-		secret_add(pw, strlen(pw));
 	if (o->port != NULL && bad_port(o->port))
 		mig_errx(EXIT_USAGE, "invalid port \"%s\" given with -p",
 		    o->port);
@@ -112,24 +207,22 @@ conn_check(const struct connopts *o)
 		mig_errx(EXIT_USAGE, "invalid port \"%s\" in PGPORT", port);
 	if (db == NULL || !is_conninfo(db))
 		return;
-	find_secrets(db);
 	if ((opts = PQconninfoParse(db, &msg)) == NULL) {
-		size_t n = msg ? strlen(msg) : 0;
-
-		while (n > 0 && msg[n - 1] == '\n')
-			msg[--n] = '\0';
-		mig_errx(EXIT_USAGE, "invalid connection string%s: %s",
-		    o->dbname ? " given with -d" : " in DATABASE_URL",
-		    msg ? msg : "out of memory");
+		PQfreemem(msg);
+		msg = NULL;
+		masked = mask_conninfo(db);
+		if ((opts = PQconninfoParse(masked, &msg)) != NULL)
+			mig_errx(EXIT_USAGE, "invalid connection string%s: the "
+			    "password in it is not valid percent-encoding "
+			    "(write %% as %%25)", where);
+		mig_errx(EXIT_USAGE, "invalid connection string%s: %s", where,
+		    msg ? fold_lines(msg) : "out of memory");
 	}
-	for (opt = opts; opt->keyword != NULL; opt++)
-		if (strcmp(opt->keyword, "password") == 0 && opt->val != NULL)
-			secret_add(opt->val, strlen(opt->val));
 	for (opt = opts; opt->keyword != NULL; opt++)
 		if (o->port == NULL && strcmp(opt->keyword, "port") == 0 &&
 		    opt->val != NULL && bad_port(opt->val))
 			mig_errx(EXIT_USAGE, "invalid port \"%s\"%s", opt->val,
-			    o->dbname ? " given with -d" : " in DATABASE_URL");
+			    where);
 	PQconninfoFree(opts);
 }
 
@@ -401,9 +494,6 @@ finish(enum connfail *fail, char **errmsg)
 			pending.st = PQconnectPoll(c);
 	}
 	pending.c = NULL;
-	/* A password from a service file or a password file is one too. */
-	if (PQpass(c) != NULL)
-		secret_add(PQpass(c), strlen(PQpass(c)));
 	if (PQstatus(c) == CONNECTION_OK) {
 		PQsetErrorVerbosity(c, PQERRORS_DEFAULT);
 		if (!PQregisterEventProc(c, on_event, "mig", NULL))

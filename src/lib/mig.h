@@ -166,7 +166,6 @@ void conn_wait_readable(int fd);
 PGconn *conn_must(const struct connopts *);
 const char *conn_name(PGconn *);
 char *mask_secrets(const char *);
-void secret_add(const char *, size_t);
 void mig_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void mig_errx(int, const char *, ...)
     __attribute__((noreturn, format(printf, 2, 3)));

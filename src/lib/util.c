@@ -312,23 +312,36 @@ json_str(FILE *fp, const char *s)
 	fputc('"', fp);
 }
 
-static char *secrets[8];
-static size_t nsecrets;
-
 /*
- * Passwords seen in the connection settings; every message passes through
- * mask_secrets, so none is ever printed.
+ * The length of "password" or "sslpassword" and the "=" after it when p
+ * starts such a setting as a word of its own, else 0.
  */
-void
-secret_add(const char *s, size_t n)
+static size_t
+password_setting(const char *msg, const char *p)
 {
-	for (size_t i = 0; i < nsecrets; i++)
-		if (strlen(secrets[i]) == n && strncmp(secrets[i], s, n) == 0)
-			return;
-	if (n > 0 && nsecrets < sizeof secrets / sizeof secrets[0])
-		secrets[nsecrets++] = xstrndup(s, n);
+	const char *q = p;
+
+	if (p > msg && strchr(" \t\n\"'?&(,;", p[-1]) == NULL)
+		return 0;
+	if (strncmp(q, "ssl", 3) == 0)
+		q += 3;
+	if (strncmp(q, "password", 8) != 0)
+		return 0;
+	q += 8;
+	q += strspn(q, " \t");
+	if (*q != '=')
+		return 0;
+	q++;
+	return (size_t)(q + strspn(q, " \t") - p);
 }
 
+/*
+ * Every message passes through here, so that a connection string that
+ * reaches one (echoed by a server, say) shows no password. What is masked
+ * is found by its place, never by its text: the part between "scheme://
+ * user:" and "@", and the value of a password setting. Messages name the
+ * server as user@host:port/dbname, which holds none.
+ */
 char *
 mask_secrets(const char *msg)
 {
@@ -336,19 +349,37 @@ mask_secrets(const char *msg)
 	const char *p = msg;
 
 	buf_add(&b, "", 0);
-	while (*p) {
-		size_t i, best = 0;
+	while (*p != '\0') {
+		size_t n;
 
-		for (i = 0; i < nsecrets; i++) {
-			size_t n = strlen(secrets[i]);
-			if (n > best && strncmp(p, secrets[i], n) == 0)
-				best = n;
+		if (strncmp(p, "://", 3) == 0) {
+			const char *u = p + 3, *e = u + strcspn(u, "@/ \t\n\"'");
+			const char *c = memchr(u, ':', (size_t)(e - u));
+
+			if (*e == '@' && c != NULL) {
+				buf_add(&b, p, (size_t)(c + 1 - p));
+				buf_addstr(&b, "***");
+				p = e;
+				continue;
+			}
 		}
-		if (best) {
-			buf_addstr(&b, "***");
-			p += best;
-		} else
-			buf_add(&b, p++, 1);
+		if ((n = password_setting(msg, p)) > 0) {
+			const char *v = p + n;
+
+			buf_add(&b, p, n);
+			if (*v == '\'') {
+				for (v++; *v != '\0' && *v != '\''; v++)
+					if (*v == '\\' && v[1] != '\0')
+						v++;
+				buf_addstr(&b, "'***'");
+				p = *v == '\'' ? v + 1 : v;
+			} else {
+				p = v + strcspn(v, " \t\n&\"'),;");
+				buf_addstr(&b, "***");
+			}
+			continue;
+		}
+		buf_add(&b, p++, 1);
 	}
 	return b.s;
 }
