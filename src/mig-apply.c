@@ -54,6 +54,7 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage(EXIT_USAGE);
+	list_stdin_check("mig-apply");
 	conn_check(&co);
 	catch_signals();
 	conn_begin(&co);

@@ -43,6 +43,8 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage(EXIT_USAGE);
+	if (mode == CUR_STATUS)
+		list_stdin_check("mig-current --status");
 	conn_check(&co);
 	if (mode == CUR_STATUS) {
 		conn_begin(&co);

@@ -44,6 +44,8 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage(EXIT_USAGE);
+	if (applied)
+		list_stdin_check("mig-wait --applied");
 	conn_check(&co);
 	catch_signals();
 	if (applied)

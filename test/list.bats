@@ -399,6 +399,26 @@ TAB=$'\t'
 	assert_output ''
 }
 
+@test "list reader: a terminal on stdin is a usage error (64) at once, naming the pipe to use" {
+	command -v script >/dev/null || skip "script(1) from util-linux is not installed"
+	ok_mig migrations/0001_a.sql
+	local t
+	# script(1) gives the tool a pseudo-terminal as stdin, stdout and stderr.
+	for t in mig-apply 'mig-current --status' 'mig-wait --applied -t 30'; do
+		SECONDS=0
+		run script -qec "$t" /dev/null </dev/null
+		assert_failure 64
+		((SECONDS < 10))
+		assert_output --partial "stdin is a terminal"
+		assert_output --partial "mig-list | ${t% -t 30}"
+	done
+	run table_exists mig_history
+	assert_failure
+	# A tool that reads no list does not mind a terminal.
+	run script -qec 'mig-current' /dev/null </dev/null
+	assert_success
+}
+
 @test "list reader: a trailing CR is dropped from both line forms" {
 	ok_mig migrations/0001_a.sql
 	ok_mig migrations/0002_b.sql

@@ -53,6 +53,7 @@ void print_version(void) __attribute__((noreturn));
 void mig_exit(int) __attribute__((noreturn));
 int help_option(char **argv);
 int stdin_has_data(void);
+void list_stdin_check(const char *tool);
 
 /* Set by SIGINT/SIGTERM; the running statement is cancelled on the server. */
 extern volatile int mig_signal;

@@ -228,6 +228,18 @@ std_option(int ch, char **argv, void (*usage)(int))
 	return 0;
 }
 
+/*
+ * A tool that needs a list reads it from stdin; a terminal there means
+ * the pipe was forgotten, and reading it would only wait.
+ */
+void
+list_stdin_check(const char *tool)
+{
+	if (isatty(STDIN_FILENO))
+		mig_errx(EXIT_USAGE, "stdin is a terminal, not a list of "
+		    "migrations; pipe one in: mig-list | %s", tool);
+}
+
 /* A list on stdin: not a terminal, and not empty (</dev/null is no list). */
 int
 stdin_has_data(void)
