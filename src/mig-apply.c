@@ -35,6 +35,7 @@ main(int argc, char *argv[])
 	struct miglist l = { 0 };
 	int ch;
 
+	catch_signals();
 	runopts_init(&ao.run);
 	while ((ch = getopt_long(argc, argv, "nq" STD_SHORTOPTS CONN_SHORTOPTS, longopts,
 	    NULL)) != -1) {
@@ -56,7 +57,6 @@ main(int argc, char *argv[])
 		usage(EXIT_USAGE);
 	list_stdin_check("mig-apply");
 	conn_check(&co);
-	catch_signals();
 	conn_begin(&co);
 	conn_wait_readable(STDIN_FILENO);
 	list_read(stdin, "stdin", &l);

@@ -29,6 +29,8 @@ main(int argc, char *argv[])
 	enum currentmode mode = CUR_LAST;
 	int ch, json = 0;
 
+	catch_signals();
+	conn_cancel_on_signal = 1;
 	while ((ch = getopt_long(argc, argv, "a" STD_SHORTOPTS CONN_SHORTOPTS, longopts,
 	    NULL)) != -1) {
 		if (std_option(ch, argv, usage) ||
@@ -52,6 +54,7 @@ main(int argc, char *argv[])
 		list_read(stdin, "stdin", &l);
 	}
 	current_run(&co, mode, json, &l);
+	signal_check("reading the history");
 	list_free(&l);
 	mig_exit(0);
 }

@@ -22,6 +22,7 @@ main(int argc, char *argv[])
 	const char *dflt = getenv("MIG_DIR");
 	int ch;
 
+	catch_signals();
 	while ((ch = getopt_long(argc, argv, STD_SHORTOPTS, longopts,
 	    NULL)) != -1)
 		if (!std_option(ch, argv, usage))
@@ -33,6 +34,7 @@ main(int argc, char *argv[])
 		list_scan(dflt && *dflt ? dflt : "migrations", &l);
 	for (int i = 0; i < argc; i++)
 		list_scan(argv[i], &l);
+	signal_check("listing the migrations");
 	list_sort_check(&l, 1);
 	list_write(stdout, &l);
 	list_free(&l);

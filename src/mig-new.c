@@ -25,6 +25,7 @@ main(int argc, char *argv[])
 	const char *dir = getenv("MIG_DIR");
 	int ch, seq = 0, pair = 0;
 
+	catch_signals();
 	if (dir == NULL || *dir == '\0')
 		dir = "migrations";
 	while ((ch = getopt_long(argc, argv, "D:" STD_SHORTOPTS, longopts,
@@ -40,5 +41,6 @@ main(int argc, char *argv[])
 	}
 	if (optind == argc || *dir == '\0')
 		usage(EXIT_USAGE);
+	signal_check("starting; nothing was created");
 	mig_exit(new_run(dir, seq, pair, argc - optind, argv + optind));
 }

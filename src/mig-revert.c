@@ -32,6 +32,7 @@ main(int argc, char *argv[])
 	struct miglist l = { 0 };
 	int ch, choices = 0;
 
+	catch_signals();
 	runopts_init(&ro.run);
 	ro.steps = 1;
 	while ((ch = getopt_long(argc, argv, "nq" STD_SHORTOPTS CONN_SHORTOPTS, longopts,
@@ -55,7 +56,6 @@ main(int argc, char *argv[])
 	if (optind != argc || choices > 1)
 		usage(EXIT_USAGE);
 	conn_check(&co);
-	catch_signals();
 	if (stdin_has_data())
 		list_read(stdin, "stdin", &l);
 	revert_run(&co, &ro, l.n ? &l : NULL);

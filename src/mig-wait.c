@@ -28,6 +28,8 @@ main(int argc, char *argv[])
 	long timeout = 60;
 	int ch, quiet = 0, applied = 0;
 
+	catch_signals();
+	conn_cancel_on_signal = 1;
 	while ((ch = getopt_long(argc, argv, "t:q" STD_SHORTOPTS CONN_SHORTOPTS, longopts,
 	    NULL)) != -1) {
 		if (std_option(ch, argv, usage) ||
@@ -47,7 +49,6 @@ main(int argc, char *argv[])
 	if (applied)
 		list_stdin_check("mig-wait --applied");
 	conn_check(&co);
-	catch_signals();
 	if (applied)
 		list_read(stdin, "stdin", &l);
 	wait_run(&co, timeout, quiet, applied ? &l : NULL);

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,9 +446,10 @@ conn_wait_readable(int fd)
 		struct pollfd p[2] = { { fd, POLLIN, 0 }, want() };
 
 		if (poll(p, p[1].fd >= 0 ? 2 : 1, -1) == -1) {
-			if (errno == EINTR)
-				continue;
-			return;
+			if (errno != EINTR)
+				return;
+			signal_check("waiting for the list on stdin");
+			continue;
 		}
 		if (p[1].revents)
 			pending.st = PQconnectPoll(pending.c);
@@ -475,6 +477,40 @@ on_event(PGEventId id, void *info, void *pass)
 	return 1;
 }
 
+/*
+ * mig-current and mig-wait change nothing, so a signal may cancel their
+ * query at once; libpq would otherwise wait out a lock they queue behind
+ * (it retries an interrupted wait), and Ctrl-C with it. PQcancel is safe
+ * in a signal handler.
+ */
+int conn_cancel_on_signal;
+static PGcancel *volatile sig_cancel;
+
+static void
+cancel_query(void)
+{
+	char errbuf[256];
+
+	if (sig_cancel != NULL)
+		PQcancel(sig_cancel, errbuf, sizeof errbuf);
+}
+
+static void
+cancel_set(PGconn *c)
+{
+	sigset_t all, old;
+	PGcancel *prev;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	prev = sig_cancel;
+	sig_cancel = PQgetCancel(c);
+	signal_hook = cancel_query;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (prev != NULL)
+		PQfreeCancel(prev);
+}
+
 static PGconn *
 finish(enum connfail *fail, char **errmsg)
 {
@@ -498,6 +534,8 @@ finish(enum connfail *fail, char **errmsg)
 		PQsetErrorVerbosity(c, PQERRORS_DEFAULT);
 		if (!PQregisterEventProc(c, on_event, "mig", NULL))
 			errx(EXIT_OSERR, "PQregisterEventProc: out of memory");
+		if (conn_cancel_on_signal)
+			cancel_set(c);
 		*fail = CONN_OK;
 		*errmsg = NULL;
 		return c;
@@ -546,6 +584,10 @@ pq_fail(PGconn *c, const char *what)
 	char *m = fold_lines(PQerrorMessage(c));
 	int code = EXIT_SQL;
 
+	if (mig_signal)
+		mig_errx(exit_code_for_signal(), "interrupted by %s: %s on %s: %s",
+		    mig_signal == SIGINT ? "SIGINT" : "SIGTERM", what,
+		    conn_name(c), m);
 	if (PQstatus(c) == CONNECTION_BAD)
 		code = EXIT_UNAVAILABLE;
 	else if (strcmp(last_state, "42501") == 0)

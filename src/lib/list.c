@@ -197,16 +197,34 @@ list_line_parse(char *line, struct migname *mn, char **path, char **err)
 	return -1;
 }
 
+/*
+ * A signal ends a read(2) under getline with EINTR (no SA_RESTART), which
+ * getline reports as an error, maybe after a part of a line: the signal is
+ * what to report, and before anything that part would say.
+ */
+static void
+read_signal_check(const char *what)
+{
+	char *s;
+
+	if (!mig_signal)
+		return;
+	s = xasprintf("reading the list on %s", what);
+	signal_check(s);
+}
+
 void
 list_read(FILE *fp, const char *what, struct miglist *l)
 {
 	char *line = NULL, *path, *err;
 	size_t cap = 0, lineno = 0;
 
-	while (getline(&line, &cap, fp) != -1) {
+	/* getline says nothing but -1 when it runs out of memory. */
+	while ((errno = 0, getline(&line, &cap, fp)) != -1) {
 		struct migname mn;
 		struct mig *m;
 
+		read_signal_check(what);
 		lineno++;
 		switch (list_line_parse(line, &mn, &path, &err)) {
 		case 0:
@@ -228,9 +246,13 @@ list_read(FILE *fp, const char *what, struct miglist *l)
 			m->down_path = down_beside(l, m->path);
 		migname_free(&mn);
 	}
+	read_signal_check(what);
+	if (!ferror(fp) && !feof(fp) && errno == ENOMEM)
+		mig_errx(EXIT_OSERR, "%s:%zu: %s", what, lineno + 1,
+		    strerror(ENOMEM));
+	if (ferror(fp) || !feof(fp))
+		mig_errx(EXIT_IOERR, "%s: read error: %s", what, strerror(errno));
 	free(line);
-	if (ferror(fp))
-		mig_errx(EXIT_NOINPUT, "%s: read error", what);
 	list_sort_check(l, 0);
 }
 

@@ -57,8 +57,11 @@ void list_stdin_check(const char *tool);
 
 /* Set by SIGINT/SIGTERM; the running statement is cancelled on the server. */
 extern volatile int mig_signal;
+/* Called by the signal handler, so async-signal-safe. */
+extern void (*volatile signal_hook)(void);
 void catch_signals(void);
 int exit_code_for_signal(void);
+void signal_check(const char *what);
 
 /* name.c: what a migration file name says. */
 enum migkind { MIG_SINGLE, MIG_UP, MIG_DOWN };
@@ -160,6 +163,8 @@ int std_option(int ch, char **argv, void (*usage)(int));
 /* Why a connection failed, which tells mig-wait how soon to try again. */
 enum connfail { CONN_OK, CONN_RETRY, CONN_STARTING, CONN_NOSERVER, CONN_FATAL };
 void conn_check(const struct connopts *);
+/* Set by the tools that only read: a signal cancels what the server runs. */
+extern int conn_cancel_on_signal;
 PGconn *conn_open(const struct connopts *, enum connfail *, char **errmsg);
 void conn_begin(const struct connopts *);
 void conn_pump(int ms);

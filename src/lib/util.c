@@ -249,7 +249,12 @@ stdin_has_data(void)
 
 	if (isatty(0))
 		return 0;
-	if (poll(&p, 1, -1) == -1 || (p.revents & (POLLIN | POLLHUP)) == 0)
+	while (poll(&p, 1, -1) == -1) {
+		if (errno != EINTR)
+			return 0;
+		signal_check("waiting for the list on stdin");
+	}
+	if ((p.revents & (POLLIN | POLLHUP)) == 0)
 		return 0;
 	if ((c = getc(stdin)) == EOF)
 		return 0;
@@ -258,11 +263,14 @@ stdin_has_data(void)
 }
 
 volatile int mig_signal;
+void (*volatile signal_hook)(void);
 
 static void
 on_signal(int sig)
 {
 	mig_signal = sig;
+	if (signal_hook != NULL)
+		signal_hook();
 }
 
 /* No SA_RESTART: a signal must wake the poll() that waits for the server. */
@@ -282,6 +290,15 @@ int
 exit_code_for_signal(void)
 {
 	return 128 + mig_signal;
+}
+
+/* Exits 130 or 143 if a signal came, saying what it interrupted. */
+void
+signal_check(const char *what)
+{
+	if (mig_signal)
+		mig_errx(exit_code_for_signal(), "interrupted by %s while %s",
+		    mig_signal == SIGINT ? "SIGINT" : "SIGTERM", what);
 }
 
 /* A VERSION given as an option: digits, compared by value. */
