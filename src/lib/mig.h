@@ -52,7 +52,6 @@ long parse_number(const char *opt, const char *arg, long min, long max);
 void print_version(void) __attribute__((noreturn));
 void mig_exit(int) __attribute__((noreturn));
 int help_option(char **argv);
-int stdin_has_data(void);
 void list_stdin_check(const char *tool);
 
 /* Set by SIGINT/SIGTERM; the running statement is cancelled on the server. */

@@ -240,28 +240,6 @@ list_stdin_check(const char *tool)
 		    "migrations; pipe one in: mig-list | %s", tool);
 }
 
-/* A list on stdin: not a terminal, and not empty (</dev/null is no list). */
-int
-stdin_has_data(void)
-{
-	struct pollfd p = { .fd = 0, .events = POLLIN };
-	int c;
-
-	if (isatty(0))
-		return 0;
-	while (poll(&p, 1, -1) == -1) {
-		if (errno != EINTR)
-			return 0;
-		signal_check("waiting for the list on stdin");
-	}
-	if ((p.revents & (POLLIN | POLLHUP)) == 0)
-		return 0;
-	if ((c = getc(stdin)) == EOF)
-		return 0;
-	ungetc(c, stdin);
-	return 1;
-}
-
 volatile int mig_signal;
 void (*volatile signal_hook)(void);
 
