@@ -11,8 +11,23 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout, "usage: mig-apply [-n|--dry-run] [-q] "
 	    "[--to VERSION] [--single-transaction]\n"
-	    "       [--allow-out-of-order] [--mark-only] %s\n       %s\n",
+	    "       [--allow-out-of-order] [--mark-only]\n       %s\n       %s\n",
 	    RUN_USAGE, CONN_USAGE);
+	if (code == 0)
+		fputs("\nApply the migrations listed on stdin that are not applied "
+		    "yet.\n\n"
+		    "  -n, --dry-run               check everything, print what "
+		    "would be applied\n"
+		    "  -q, --quiet                 only errors and warnings on "
+		    "stderr\n"
+		    "      --to=VERSION            apply up to VERSION, inclusive\n"
+		    "      --single-transaction    apply the whole batch in one "
+		    "transaction\n"
+		    "      --allow-out-of-order    apply pending migrations older "
+		    "than the newest\n"
+		    "      --mark-only             record as applied without "
+		    "running\n"
+		    RUN_HELP CONN_HELP STD_HELP, stdout);
 	mig_exit(code);
 }
 

@@ -11,6 +11,14 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout, "usage: mig-current [-a|--all] "
 	    "[--status] [--json]\n       %s\n", CONN_USAGE);
+	if (code == 0)
+		fputs("\nShow what the database has applied.\n\n"
+		    "  -a, --all                   every applied migration, in "
+		    "the order applied\n"
+		    "      --status                read a list on stdin, print "
+		    "each one's state\n"
+		    "      --json                  print JSON Lines\n"
+		    CONN_HELP STD_HELP, stdout);
 	mig_exit(code);
 }
 

@@ -9,6 +9,9 @@ static void
 usage(int code)
 {
 	fprintf(code ? stderr : stdout, "usage: mig-list [DIR...]\n");
+	if (code == 0)
+		fputs("\nList the migration files in DIR ($MIG_DIR, else "
+		    "migrations) in version\norder.\n\n" STD_HELP, stdout);
 	mig_exit(code);
 }
 

@@ -10,6 +10,15 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 	    "usage: mig-new [-D DIR] [--seq] [--pair] NAME...\n");
+	if (code == 0)
+		fputs("\nCreate a new migration file named after NAME and print "
+		    "its path.\n\n"
+		    "  -D, --dir=DIR               the directory ($MIG_DIR, else "
+		    "migrations)\n"
+		    "      --seq                   a sequence number, not a "
+		    "timestamp\n"
+		    "      --pair                  an .up.sql and a .down.sql "
+		    "file\n" STD_HELP, stdout);
 	mig_exit(code);
 }
 

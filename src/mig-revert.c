@@ -12,8 +12,22 @@ static void
 usage(int code)
 {
 	fprintf(code ? stderr : stdout, "usage: mig-revert [-n|--dry-run] [-q] "
-	    "[--steps N | --to VERSION | --all] [--no-list]\n       %s\n       %s\n",
-	    RUN_USAGE, CONN_USAGE);
+	    "[--no-list]\n       [--steps N | --to VERSION | --all]\n"
+	    "       %s\n       %s\n", RUN_USAGE, CONN_USAGE);
+	if (code == 0)
+		fputs("\nRevert the most recently applied migration(s).\n\n"
+		    "  -n, --dry-run               print what would be reverted, "
+		    "change nothing\n"
+		    "  -q, --quiet                 only errors and warnings on "
+		    "stderr\n"
+		    "      --no-list               read no list on stdin: down SQL "
+		    "from the history\n"
+		    "      --steps=N               revert the N most recently "
+		    "applied (1)\n"
+		    "      --to=VERSION            keep VERSION, revert all applied "
+		    "after it\n"
+		    "      --all                   revert every applied migration\n"
+		    RUN_HELP CONN_HELP STD_HELP, stdout);
 	mig_exit(code);
 }
 

@@ -10,6 +10,14 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout, "usage: mig-wait [-t SECONDS] [-q] "
 	    "[--applied]\n       %s\n", CONN_USAGE);
+	if (code == 0)
+		fputs("\nWait until PostgreSQL accepts queries.\n\n"
+		    "  -t, --timeout=SECONDS       give up after SECONDS (60; 0 "
+		    "tries once)\n"
+		    "  -q, --quiet                 no progress lines\n"
+		    "      --applied               read a list on stdin, wait "
+		    "until it is applied\n"
+		    CONN_HELP STD_HELP, stdout);
 	mig_exit(code);
 }
 

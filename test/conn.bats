@@ -384,6 +384,43 @@ drop_other_db() {
 	done
 }
 
+@test "conn: --help prints the usage lines, then one line per option; a bad option only the usage lines" {
+	local -A opts=(
+		[mig-list]=''
+		[mig-new]='-D,--dir --seq --pair'
+		[mig-current]='-a,--all --status --json'
+		[mig-wait]='-t,--timeout -q,--quiet --applied'
+		[mig-apply]='-n,--dry-run -q,--quiet --to --single-transaction --allow-out-of-order --mark-only'
+		[mig-revert]='-n,--dry-run -q,--quiet --no-list --steps --to --all'
+	)
+	local conn='-d,--dbname -h,--host -p,--port -U,--username --table'
+	local run='--lock-wait --lock-timeout --lock-retries --statement-timeout'
+	local t o list
+	for t in "${TOOLS[@]}"; do
+		list="${opts[$t]} -?,--help -V,--version"
+		case $t in
+			mig-apply | mig-revert) list+=" $run $conn" ;;
+			mig-current | mig-wait) list+=" $conn" ;;
+		esac
+		run --separate-stderr "$t" --help
+		assert_success
+		assert_line -n 0 --regexp "^usage: $t( |\$)"
+		for o in $list; do
+			# "  -x, --long..." or "      --long...", then a description.
+			o=${o//\?/\\?}
+			if [[ $o == *,* ]]; then
+				assert_line --regexp "^  ${o%%,*}, ${o#*,}[= ].* [a-z]"
+			else
+				assert_line --regexp "^      $o[= ].* [a-z]"
+			fi
+		done
+		run --separate-stderr "$t" --bogus
+		assert_failure 64
+		[[ $stderr == *"usage: $t"* ]]
+		[[ $stderr != *'show this help'* ]]
+	done
+}
+
 @test "conn: --version and -V print the version to stdout and exit 0 for all six tools" {
 	local t
 	for t in "${TOOLS[@]}"; do

@@ -158,6 +158,16 @@ int conn_option(struct connopts *, int ch, const char *arg);
 int std_option(int ch, char **argv, void (*usage)(int));
 #define CONN_SHORTOPTS "d:h:p:U:"
 #define CONN_USAGE "[-d DBNAME|URL] [-h HOST] [-p PORT] [-U USER] [--table [SCHEMA.]TABLE]"
+/* --help: one line per option, after each tool's own. */
+#define CONN_HELP \
+	"  -d, --dbname=DBNAME|URL     database name, or a connection string or URI\n" \
+	"  -h, --host=HOST             server host or socket directory\n" \
+	"  -p, --port=PORT             server port\n" \
+	"  -U, --username=USER         user name\n" \
+	"      --table=[SCHEMA.]TABLE  history table (default $MIG_TABLE, mig_history)\n"
+#define STD_HELP \
+	"  -?, --help                  show this help, then exit\n" \
+	"  -V, --version               show the version, then exit\n"
 
 /* Why a connection failed, which tells mig-wait how soon to try again. */
 enum connfail { CONN_OK, CONN_RETRY, CONN_STARTING, CONN_NOSERVER, CONN_FATAL };
@@ -224,8 +234,13 @@ struct runopts {
 	{ "lock-timeout", required_argument, NULL, 'L' }, \
 	{ "lock-retries", required_argument, NULL, 'R' }, \
 	{ "statement-timeout", required_argument, NULL, 'S' }
-#define RUN_USAGE "[--lock-wait S] [--lock-timeout MS] [--lock-retries N] " \
-	"[--statement-timeout MS]"
+#define RUN_USAGE "[--lock-wait S] [--lock-timeout MS] [--lock-retries N]\n" \
+	"       [--statement-timeout MS]"
+#define RUN_HELP \
+	"      --lock-wait=S           wait at most S s for the migration lock (300)\n" \
+	"      --lock-timeout=MS       lock_timeout of each migration (5000; 0 off)\n" \
+	"      --lock-retries=N        retries after a lock timeout (3)\n" \
+	"      --statement-timeout=MS  statement_timeout of each migration (0, off)\n"
 void runopts_init(struct runopts *);
 int run_option(struct runopts *, int ch, const char *arg);
 char *run_settings(const struct runopts *);
