@@ -144,6 +144,18 @@ TAB=$'\t'
 	done
 }
 
+@test "mig-list: .sql in another letter case is a misnamed file (65) naming it, never skipped" {
+	local bad
+	for bad in 0001_a.SQL 0001_a.Sql 0001_a.UP.SQL 0001_a.up.SQL 0001_a.UP.sql 0001_a.Down.sql README.SQL; do
+		rm -f migrations/*
+		mk migrations/0002_good.sql "migrations/$bad"
+		run --separate-stderr mig-list
+		assert_failure 65
+		assert_equal "$output" ''
+		[[ $stderr == *"migrations/$bad: write "*" in lower case"* ]] || fail "stderr does not name $bad: $stderr"
+	done
+}
+
 @test "mig-list: every bad name is reported, not only the first" {
 	mk migrations/0001_good.sql migrations/oops.sql migrations/typo-2.sql
 	run --separate-stderr mig-list
@@ -602,6 +614,23 @@ exit_status() {
 		assert_equal "$output" ''
 		[[ $stderr == *:2:* ]] || fail "no line 2 for '$bad' in: $stderr"
 	done
+}
+
+@test "list reader: a listed .SQL file is 65 naming the line, for every reader" {
+	ok_mig migrations/0001_a.sql
+	ok_mig migrations/0002_b.SQL
+	ok_mig migrations/0003_c.Up.sql
+	echo migrations/0001_a.sql | mig-apply -q
+	local t l
+	for l in migrations/0002_b.SQL $'0003\tc\tmigrations/0003_c.Up.sql'; do
+		for t in mig-apply 'mig-current --status' 'mig-wait --applied -t 0' mig-revert; do
+			run --separate-stderr bash -c "printf '%s\n' 'migrations/0001_a.sql' \"\$1\" | $t" _ "$l"
+			assert_failure 65
+			[[ $stderr == *"stdin:2: migrations/"*" in lower case"* ]]
+		done
+	done
+	run applied_versions
+	assert_output 0001
 }
 
 @test "list reader: an empty PATH field is 65 naming the line" {
