@@ -155,7 +155,7 @@ drop_other_db() {
 @test "conn: an invalid option value in the conninfo is a usage error (64) at once for every database tool" {
 	one_mig
 	local t d url=$DATABASE_URL
-	local -a bad=(
+	local -a invalid=(
 		"$url?sslmode=bogus"
 		"$url?target_session_attrs=bogus"
 		"host=127.0.0.1 port=$PGTMP_PORT dbname=$TEST_DB user=mig password=$PGTMP_PASSWORD sslmode=bogus"
@@ -165,7 +165,7 @@ drop_other_db() {
 		"host=127.0.0.1,127.0.0.2 port=$PGTMP_PORT,1,2 dbname=$TEST_DB"
 		"$url?bogus=1"
 	)
-	for d in "${bad[@]}"; do
+	for d in "${invalid[@]}"; do
 		for t in mig-current mig-apply mig-revert 'mig-wait -t 30'; do
 			SECONDS=0
 			run --separate-stderr bash -c "mig-list | $t -d \"\$1\"" _ "$d"
