@@ -521,6 +521,23 @@ exit_status() {
 	assert_output 0001
 }
 
+@test "mig-list: SIGINT while its output waits for a reader exits 130, saying so" {
+	(cd migrations && touch {10000..14999}_a_migration_with_a_long_name.sql)
+	rm -f out
+	mkfifo out
+	# Held open and never read: the pipe fills and mig-list waits in write(2).
+	exec 9<>out
+	env --default-signal=INT mig-list >out 2>err &
+	local pid=$!
+	in_syscall "$pid" 1
+	kill -INT "$pid"
+	exit_status "$pid"
+	exec 9>&-
+	[[ $ST == 130 ]]
+	run cat err
+	assert_output 'mig-list: interrupted by SIGINT while writing the list'
+}
+
 @test "list reader: SIGINT while mig-current or mig-wait waits behind a lock on the history table exits 130 at once" {
 	ok_mig migrations/0001_a.sql
 	mig-list | mig-apply -q

@@ -190,9 +190,12 @@ print_version(void)
 void
 mig_exit(int code)
 {
-	if (code == 0 && (fflush(stdout) == EOF || ferror(stdout)))
+	if (code == 0 && (fflush(stdout) == EOF || ferror(stdout))) {
+		/* A write into a full pipe ends with EINTR on a signal. */
+		signal_check("writing to stdout");
 		mig_errx(EXIT_IOERR, "cannot write to stdout: %s",
 		    errno ? strerror(errno) : "write error");
+	}
 	exit(code);
 }
 
