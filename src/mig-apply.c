@@ -11,9 +11,24 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout, "usage: mig-apply [-n|--dry-run] [-q] "
 	    "[--to VERSION] [--single-transaction]\n"
-	    "       [--allow-out-of-order] [--mark-only] %s\n       %s\n",
+	    "       [--allow-out-of-order] [--mark-only]\n       %s\n       %s\n",
 	    RUN_USAGE, CONN_USAGE);
-	exit(code);
+	if (code == 0)
+		fputs("\nApply the migrations listed on stdin that are not applied "
+		    "yet.\n\n"
+		    "  -n, --dry-run               check everything, print what "
+		    "would be applied\n"
+		    "  -q, --quiet                 only errors and warnings on "
+		    "stderr\n"
+		    "      --to=VERSION            apply up to VERSION, inclusive\n"
+		    "      --single-transaction    apply the whole batch in one "
+		    "transaction\n"
+		    "      --allow-out-of-order    apply pending migrations older "
+		    "than the newest\n"
+		    "      --mark-only             record as applied without "
+		    "running\n"
+		    RUN_HELP CONN_HELP STD_HELP, stdout);
+	mig_exit(code);
 }
 
 int
@@ -35,6 +50,7 @@ main(int argc, char *argv[])
 	struct miglist l = { 0 };
 	int ch;
 
+	catch_signals();
 	runopts_init(&ao.run);
 	while ((ch = getopt_long(argc, argv, "nq" STD_SHORTOPTS CONN_SHORTOPTS, longopts,
 	    NULL)) != -1) {
@@ -54,12 +70,12 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage(EXIT_USAGE);
+	list_stdin_check("mig-apply");
 	conn_check(&co);
-	catch_signals();
 	conn_begin(&co);
 	conn_wait_readable(STDIN_FILENO);
 	list_read(stdin, "stdin", &l);
 	apply_run(&co, &ao, &l);
 	list_free(&l);
-	return 0;
+	mig_exit(0);
 }

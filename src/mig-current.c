@@ -11,7 +11,15 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout, "usage: mig-current [-a|--all] "
 	    "[--status] [--json]\n       %s\n", CONN_USAGE);
-	exit(code);
+	if (code == 0)
+		fputs("\nShow what the database has applied.\n\n"
+		    "  -a, --all                   every applied migration, in "
+		    "the order applied\n"
+		    "      --status                read a list on stdin, print "
+		    "each one's state\n"
+		    "      --json                  print JSON Lines\n"
+		    CONN_HELP STD_HELP, stdout);
+	mig_exit(code);
 }
 
 int
@@ -29,6 +37,8 @@ main(int argc, char *argv[])
 	enum currentmode mode = CUR_LAST;
 	int ch, json = 0;
 
+	catch_signals();
+	conn_cancel_on_signal = 1;
 	while ((ch = getopt_long(argc, argv, "a" STD_SHORTOPTS CONN_SHORTOPTS, longopts,
 	    NULL)) != -1) {
 		if (std_option(ch, argv, usage) ||
@@ -43,6 +53,8 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage(EXIT_USAGE);
+	if (mode == CUR_STATUS)
+		list_stdin_check("mig-current --status");
 	conn_check(&co);
 	if (mode == CUR_STATUS) {
 		conn_begin(&co);
@@ -50,6 +62,7 @@ main(int argc, char *argv[])
 		list_read(stdin, "stdin", &l);
 	}
 	current_run(&co, mode, json, &l);
+	signal_check("reading the history");
 	list_free(&l);
-	return fflush(stdout) == EOF ? EXIT_CANTCREAT : 0;
+	mig_exit(0);
 }

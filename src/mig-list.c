@@ -9,7 +9,10 @@ static void
 usage(int code)
 {
 	fprintf(code ? stderr : stdout, "usage: mig-list [DIR...]\n");
-	exit(code);
+	if (code == 0)
+		fputs("\nList the migration files in DIR ($MIG_DIR, else "
+		    "migrations) in version\norder.\n\n" STD_HELP, stdout);
+	mig_exit(code);
 }
 
 int
@@ -22,6 +25,7 @@ main(int argc, char *argv[])
 	const char *dflt = getenv("MIG_DIR");
 	int ch;
 
+	catch_signals();
 	while ((ch = getopt_long(argc, argv, STD_SHORTOPTS, longopts,
 	    NULL)) != -1)
 		if (!std_option(ch, argv, usage))
@@ -33,10 +37,9 @@ main(int argc, char *argv[])
 		list_scan(dflt && *dflt ? dflt : "migrations", &l);
 	for (int i = 0; i < argc; i++)
 		list_scan(argv[i], &l);
+	signal_check("listing the migrations");
 	list_sort_check(&l, 1);
 	list_write(stdout, &l);
 	list_free(&l);
-	if (fflush(stdout) == EOF || ferror(stdout))
-		mig_errx(EXIT_CANTCREAT, "cannot write the list");
-	return 0;
+	mig_exit(0);
 }

@@ -10,7 +10,16 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 	    "usage: mig-new [-D DIR] [--seq] [--pair] NAME...\n");
-	exit(code);
+	if (code == 0)
+		fputs("\nCreate a new migration file named after NAME and print "
+		    "its path.\n\n"
+		    "  -D, --dir=DIR               the directory ($MIG_DIR, else "
+		    "migrations)\n"
+		    "      --seq                   a sequence number, not a "
+		    "timestamp\n"
+		    "      --pair                  an .up.sql and a .down.sql "
+		    "file\n" STD_HELP, stdout);
+	mig_exit(code);
 }
 
 int
@@ -25,6 +34,7 @@ main(int argc, char *argv[])
 	const char *dir = getenv("MIG_DIR");
 	int ch, seq = 0, pair = 0;
 
+	catch_signals();
 	if (dir == NULL || *dir == '\0')
 		dir = "migrations";
 	while ((ch = getopt_long(argc, argv, "D:" STD_SHORTOPTS, longopts,
@@ -40,5 +50,6 @@ main(int argc, char *argv[])
 	}
 	if (optind == argc || *dir == '\0')
 		usage(EXIT_USAGE);
-	return new_run(dir, seq, pair, argc - optind, argv + optind);
+	signal_check("starting; nothing was created");
+	mig_exit(new_run(dir, seq, pair, argc - optind, argv + optind));
 }

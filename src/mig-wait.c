@@ -10,7 +10,15 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout, "usage: mig-wait [-t SECONDS] [-q] "
 	    "[--applied]\n       %s\n", CONN_USAGE);
-	exit(code);
+	if (code == 0)
+		fputs("\nWait until PostgreSQL accepts queries.\n\n"
+		    "  -t, --timeout=SECONDS       give up after SECONDS (60; 0 "
+		    "tries once)\n"
+		    "  -q, --quiet                 no progress lines\n"
+		    "      --applied               read a list on stdin, wait "
+		    "until it is applied\n"
+		    CONN_HELP STD_HELP, stdout);
+	mig_exit(code);
 }
 
 int
@@ -28,6 +36,8 @@ main(int argc, char *argv[])
 	long timeout = 60;
 	int ch, quiet = 0, applied = 0;
 
+	catch_signals();
+	conn_cancel_on_signal = 1;
 	while ((ch = getopt_long(argc, argv, "t:q" STD_SHORTOPTS CONN_SHORTOPTS, longopts,
 	    NULL)) != -1) {
 		if (std_option(ch, argv, usage) ||
@@ -44,11 +54,12 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage(EXIT_USAGE);
+	if (applied)
+		list_stdin_check("mig-wait --applied");
 	conn_check(&co);
-	catch_signals();
 	if (applied)
 		list_read(stdin, "stdin", &l);
 	wait_run(&co, timeout, quiet, applied ? &l : NULL);
 	list_free(&l);
-	return 0;
+	mig_exit(0);
 }

@@ -5,6 +5,17 @@
 
 load helper
 
+# Roles are the cluster's: dropped after the test's database is gone.
+ROLES=()
+teardown() {
+	local rc=0 r
+	mig_teardown || rc=1
+	for r in "${ROLES[@]}"; do
+		PSQL_ADMIN_DB=postgres psql_admin -c "DROP ROLE IF EXISTS $r" >/dev/null || rc=1
+	done
+	return "$rc"
+}
+
 TOOLS=(mig-list mig-current mig-apply mig-revert mig-new mig-wait)
 
 one_mig() {
@@ -141,6 +152,44 @@ drop_other_db() {
 	assert_failure 64
 }
 
+@test "conn: an invalid option value in the conninfo is a usage error (64) at once for every database tool" {
+	one_mig
+	local t d url=$DATABASE_URL
+	local -a invalid=(
+		"$url?sslmode=bogus"
+		"$url?target_session_attrs=bogus"
+		"host=127.0.0.1 port=$PGTMP_PORT dbname=$TEST_DB user=mig password=$PGTMP_PASSWORD sslmode=bogus"
+		"host=127.0.0.1 port=$PGTMP_PORT dbname=$TEST_DB target_session_attrs=bogus"
+		"host=127.0.0.1 port=$PGTMP_PORT dbname=$TEST_DB gssencmode=bogus"
+		"host=127.0.0.1 port=$PGTMP_PORT dbname=$TEST_DB keepalives=bogus"
+		"host=127.0.0.1,127.0.0.2 port=$PGTMP_PORT,1,2 dbname=$TEST_DB"
+		"$url?bogus=1"
+	)
+	for d in "${invalid[@]}"; do
+		for t in mig-current mig-apply mig-revert 'mig-wait -t 30'; do
+			SECONDS=0
+			run --separate-stderr bash -c "mig-list | $t -d \"\$1\"" _ "$d"
+			assert_failure 64
+			((SECONDS < 5))
+			assert_output ''
+			[[ ${#stderr_lines[@]} == 1 ]]
+			[[ $stderr == *bogus* || $stderr == *'port numbers'* ]]
+		done
+	done
+	[[ $(applied_versions) == '' ]]
+	# The same from the environment, and from DATABASE_URL.
+	PGSSLMODE=bogus run --separate-stderr mig-current
+	assert_failure 64
+	[[ $stderr == *'invalid sslmode value: "bogus"'* ]]
+	DATABASE_URL="$url?target_session_attrs=bogus" run --separate-stderr mig-wait -t 30
+	assert_failure 64
+	# A real network failure stays what it was: retried by mig-wait, 69 elsewhere.
+	run --separate-stderr mig-current -d "$url?sslmode=disable" -h no-such-host.invalid
+	assert_failure 69
+	run --separate-stderr mig-wait -t 0 -d "$url?sslmode=disable" -p "$(free_port)"
+	assert_failure 75
+}
+
 @test "conn: a failure to connect is 69, naming user@host:port/dbname and never the password" {
 	local port t
 	port=$(free_port)
@@ -200,6 +249,38 @@ drop_other_db() {
 	[[ $apps == mig-current,mig-wait ]]
 }
 
+@test "conn: libpq's messages of several lines are folded into one line" {
+	run --separate-stderr mig-current -p "$(free_port)"
+	assert_failure 69
+	[[ ${#stderr_lines[@]} == 1 ]]
+	[[ $stderr == *'Connection refused. Is the server running on that host'* ]]
+
+	# A backend terminated while it reads the history table.
+	one_mig
+	mig-list | mig-apply -q
+	mkfifo fifo
+	psql_admin -c 'BEGIN' -c 'LOCK TABLE mig_history' -c '\! echo locked >fifo' \
+		-c 'SELECT pg_sleep(30)' >/dev/null 2>&1 &
+	BG_PID=$!
+	read -r _ <fifo
+	mig-current >out 2>err &
+	local p=$! i pid=''
+	for ((i = 0; i < 400; i++)); do
+		pid=$(psql_admin -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'mig-current' AND wait_event_type = 'Lock'")
+		[[ -n $pid ]] && break
+		sleep 0.05
+	done
+	psql_admin -c "SELECT pg_terminate_backend($pid)" >/dev/null
+	local st=0
+	wait "$p" || st=$?
+	bg_cleanup
+	[[ $st == 69 ]]
+	run cat err
+	[[ ${#lines[@]} == 1 ]]
+	assert_output --partial 'cannot read the history table on mig@'
+	assert_output --partial 'terminating connection due to administrator command; server closed the connection unexpectedly. This probably means the server terminated abnormally before or while processing the request.'
+}
+
 @test "conn: an application_name the user chose wins" {
 	write_mig 0001_app 'CREATE TABLE app_up AS SELECT current_setting('"'application_name'"') AS a;' 'DROP TABLE app_up;'
 	DATABASE_URL="$DATABASE_URL?application_name=deploy-job" mig-apply -q < <(mig-list)
@@ -247,11 +328,46 @@ drop_other_db() {
 	done
 }
 
-@test "conn: the password never shows in a failing migration's output" {
-	write_mig 0001_bad "SELECT '$PGTMP_PASSWORD'::int;"
-	run --separate-stderr bash -c 'mig-list | mig-apply'
+@test "conn: a connection string in a failing migration's output shows no password" {
+	write_mig 0001_bad "SELECT 'host=db password=$PGTMP_PASSWORD user=x'::int;"
+	write_mig 0002_bad "SELECT 'postgresql://mig:$PGTMP_PASSWORD@db/x'::int;"
+	run --separate-stderr bash -c 'mig-list | head -1 | mig-apply'
 	assert_failure 1
-	[[ $stderr == *0001_bad.sql* ]]
+	[[ $stderr == *"0001_bad.sql:2:"*'"host=db password=*** user=x"'* ]]
+	run --separate-stderr bash -c 'mig-list | tail -1 | mig-apply'
+	assert_failure 1
+	[[ $stderr == *"0002_bad.sql:2:"*'"postgresql://mig:***@db/x"'* ]]
+}
+
+@test "conn: masking works by structure: a password e, app or equal to the user name leaves every message intact" {
+	local r=app_$$_$RANDOM pw url
+	ROLES+=("$r")
+	PSQL_ADMIN_DB=postgres psql_admin -c "CREATE ROLE $r LOGIN"
+	psql_admin -c "GRANT CREATE ON SCHEMA public TO $r"
+	write_mig 0001_app "SELECT 'e app $r'::int;"
+	for pw in e app "$r"; do
+		PSQL_ADMIN_DB=postgres psql_admin -c "ALTER ROLE $r PASSWORD '$pw'"
+		url="postgresql://$r:$pw@127.0.0.1:$PGTMP_PORT"
+		run --separate-stderr mig-current -d "$url/nodb_$$"
+		assert_failure 69
+		[[ $stderr == "mig-current: cannot connect to $r@127.0.0.1:$PGTMP_PORT/nodb_$$: "*'database "nodb_'*'" does not exist' ]]
+		run --separate-stderr bash -c 'mig-list | mig-apply -d "$1"' _ "$url/$TEST_DB"
+		assert_failure 1
+		[[ $stderr == "migrations/0001_app.sql:2:8: ERROR: invalid input syntax for type integer: \"e app $r\" (SQLSTATE 22P02)" ]]
+		run --separate-stderr mig-wait -t 0 -d "$url/$TEST_DB" -p "$(free_port)"
+		assert_failure 75
+		[[ $stderr == "mig-wait: timed out after 0 s: $r@127.0.0.1:"*"Connection refused"* ]]
+		# A connection string echoed in a message: only the password field masked.
+		run --separate-stderr mig-current -d "postgresql://$r:$pw@[::1/db"
+		assert_failure 64
+		[[ $stderr == *"\"postgresql://$r:***@[::1/db\""* ]]
+		run --separate-stderr mig-current -d "postgresql://$pw:$pw@[::1/db"
+		assert_failure 64
+		[[ $stderr == *"\"postgresql://$pw:***@[::1/db\""* ]]
+	done
+	run --separate-stderr bash -c 'mig-list | mig-wait --applied -t 0 -d "$1"' _ "$url/$TEST_DB"
+	assert_failure 75
+	[[ $stderr == "mig-wait: timed out after 0 s: 1 of 1 listed migration(s) not applied yet (first: 0001_app)" ]]
 }
 
 @test "conn: --help and -? print usage to stdout and exit 0 for all six tools" {
@@ -268,6 +384,43 @@ drop_other_db() {
 	done
 }
 
+@test "conn: --help prints the usage lines, then one line per option; a bad option only the usage lines" {
+	local -A opts=(
+		[mig-list]=''
+		[mig-new]='-D,--dir --seq --pair'
+		[mig-current]='-a,--all --status --json'
+		[mig-wait]='-t,--timeout -q,--quiet --applied'
+		[mig-apply]='-n,--dry-run -q,--quiet --to --single-transaction --allow-out-of-order --mark-only'
+		[mig-revert]='-n,--dry-run -q,--quiet --no-list --steps --to --all'
+	)
+	local conn='-d,--dbname -h,--host -p,--port -U,--username --table'
+	local run='--lock-wait --lock-timeout --lock-retries --statement-timeout'
+	local t o list
+	for t in "${TOOLS[@]}"; do
+		list="${opts[$t]} -?,--help -V,--version"
+		case $t in
+			mig-apply | mig-revert) list+=" $run $conn" ;;
+			mig-current | mig-wait) list+=" $conn" ;;
+		esac
+		run --separate-stderr "$t" --help
+		assert_success
+		assert_line -n 0 --regexp "^usage: $t( |\$)"
+		for o in $list; do
+			# "  -x, --long..." or "      --long...", then a description.
+			o=${o//\?/\\?}
+			if [[ $o == *,* ]]; then
+				assert_line --regexp "^  ${o%%,*}, ${o#*,}[= ].* [a-z]"
+			else
+				assert_line --regexp "^      $o[= ].* [a-z]"
+			fi
+		done
+		run --separate-stderr "$t" --bogus
+		assert_failure 64
+		[[ $stderr == *"usage: $t"* ]]
+		[[ $stderr != *'show this help'* ]]
+	done
+}
+
 @test "conn: --version and -V print the version to stdout and exit 0 for all six tools" {
 	local t
 	for t in "${TOOLS[@]}"; do
@@ -279,6 +432,58 @@ drop_other_db() {
 		assert_success
 		assert_output --regexp "^$t .*[0-9]+\.[0-9]+"
 	done
+}
+
+@test "conn: a write error on stdout is 74 for every tool that prints, --help and --version included" {
+	one_mig
+	local t
+	for t in "${TOOLS[@]}"; do
+		run --separate-stderr bash -c "$t --help >/dev/full"
+		assert_failure 74
+		[[ $stderr == *"$t: cannot write to stdout"* ]]
+		run --separate-stderr bash -c "$t --version >/dev/full"
+		assert_failure 74
+	done
+	run --separate-stderr bash -c 'mig-list >/dev/full'
+	assert_failure 74
+	run --separate-stderr bash -c 'mig-list | mig-apply -n >/dev/full'
+	assert_failure 74
+	run --separate-stderr bash -c 'mig-list | mig-apply >/dev/full'
+	assert_failure 74
+	[[ $(applied_versions) == 0001 ]]
+	run --separate-stderr bash -c 'mig-current >/dev/full'
+	assert_failure 74
+	run --separate-stderr bash -c 'mig-list | mig-current --status --json >/dev/full'
+	assert_failure 74
+	run --separate-stderr bash -c 'mig-revert </dev/null >/dev/full'
+	assert_failure 74
+	[[ $(applied_versions) == '' ]]
+	run --separate-stderr bash -c 'mig-new --seq x >/dev/full'
+	assert_failure 74
+	# Nothing on stdout is nothing to fail.
+	run --separate-stderr bash -c 'mig-wait -t 0 >/dev/full'
+	assert_success
+}
+
+@test "conn: out of memory is 71, not a database error" {
+	# A migration file too big for the memory the tool may have.
+	{
+		printf -- '-- migrate:up\nSELECT 1;\n-- '
+		head -c 48000000 /dev/zero | tr '\0' x
+		printf '\n'
+	} >"$MIGDIR/0001_big.sql"
+	mig-list >list
+	if [[ $MIG_BIN == */san ]]; then
+		# ASan cannot start under ulimit -v; its allocator has a limit of its own.
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1:max_allocation_size_mb=16 \
+			run --separate-stderr mig-apply <list
+	else
+		run --separate-stderr bash -c 'ulimit -v 60000 && exec mig-apply <list'
+	fi
+	assert_failure 71
+	[[ $stderr == *'Cannot allocate memory'* ]]
+	run table_exists mig_history
+	assert_failure
 }
 
 @test "conn: an unknown option is a usage error (64) for all six tools" {

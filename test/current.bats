@@ -56,16 +56,19 @@ for l in sys.stdin:
 	fi
 }
 
-@test "mig-current: no history table prints nothing and exits 0" {
+@test "mig-current: no history table prints nothing and exits 0, saying so on stderr" {
 	run --separate-stderr mig-current
 	assert_success
 	assert_output ''
+	[[ $stderr == 'mig-current: nothing applied yet' ]]
 	run --separate-stderr mig-current --all
 	assert_success
 	assert_output ''
+	[[ $stderr == 'mig-current: nothing applied yet' ]]
 	run --separate-stderr mig-current --json
 	assert_success
 	assert_output ''
+	[[ $stderr == 'mig-current: nothing applied yet' ]]
 }
 
 @test "mig-current: reading does not create the history table" {
@@ -83,9 +86,16 @@ for l in sys.stdin:
 	run --separate-stderr mig-current
 	assert_success
 	assert_output ''
+	[[ $stderr == 'mig-current: nothing applied yet' ]]
 	run --separate-stderr mig-current --all
 	assert_success
 	assert_output ''
+	[[ $stderr == 'mig-current: nothing applied yet' ]]
+	# Something applied: nothing on stderr.
+	mig-list | head -1 | mig-apply -q
+	run --separate-stderr mig-current
+	assert_success
+	[[ $stderr == '' ]]
 }
 
 @test "mig-current: plain prints the last applied row as VERSION TAB NAME TAB UTC time" {

@@ -102,7 +102,7 @@ schema() {
 	run applied_versions
 	assert_output $'0001\n0002\n0003\n0004\n0005'
 
-	run mig-revert
+	run mig-revert </dev/null
 	assert_success
 	run applied_versions
 	assert_output $'0001\n0002\n0003\n0004'

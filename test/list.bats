@@ -144,6 +144,18 @@ TAB=$'\t'
 	done
 }
 
+@test "mig-list: .sql in another letter case is a misnamed file (65) naming it, never skipped" {
+	local bad
+	for bad in 0001_a.SQL 0001_a.Sql 0001_a.UP.SQL 0001_a.up.SQL 0001_a.UP.sql 0001_a.Down.sql README.SQL; do
+		rm -f migrations/*
+		mk migrations/0002_good.sql "migrations/$bad"
+		run --separate-stderr mig-list
+		assert_failure 65
+		assert_equal "$output" ''
+		[[ $stderr == *"migrations/$bad: write "*" in lower case"* ]] || fail "stderr does not name $bad: $stderr"
+	done
+}
+
 @test "mig-list: every bad name is reported, not only the first" {
 	mk migrations/0001_good.sql migrations/oops.sql migrations/typo-2.sql
 	run --separate-stderr mig-list
@@ -399,6 +411,160 @@ TAB=$'\t'
 	assert_output ''
 }
 
+@test "list reader: a terminal on stdin is a usage error (64) at once, naming the pipe to use" {
+	command -v script >/dev/null || skip "script(1) from util-linux is not installed"
+	ok_mig migrations/0001_a.sql
+	local t
+	# script(1) gives the tool a pseudo-terminal as stdin, stdout and stderr.
+	for t in mig-apply 'mig-current --status' 'mig-wait --applied -t 30'; do
+		SECONDS=0
+		run script -qec "$t" /dev/null </dev/null
+		assert_failure 64
+		((SECONDS < 10))
+		assert_output --partial "stdin is a terminal"
+		assert_output --partial "mig-list | ${t% -t 30}"
+	done
+	run table_exists mig_history
+	assert_failure
+	# A tool that reads no list does not mind a terminal.
+	run script -qec 'mig-current' /dev/null </dev/null
+	assert_success
+}
+
+# in_syscall PID NR...: waits until PID, running a mig tool, sleeps in one
+# of the system calls NR (0 read, 7 poll), as it does waiting for stdin.
+in_syscall() {
+	local pid=$1 i nr want
+	shift
+	for ((i = 0; i < 400; i++)); do
+		if [[ $(readlink "/proc/$pid/exe") == */mig-* ]]; then
+			read -r nr _ <"/proc/$pid/syscall" || true
+			for want in "$@"; do
+				[[ $nr == "$want" ]] && return 0
+			done
+		fi
+		sleep 0.025
+	done
+	echo "pid $pid never waited in syscall $*" >&2
+	return 1
+}
+
+# signal_reading SIG LINES CMD...: CMD reading a pipe that stays open, with
+# SIGINT and SIGTERM at their defaults as in a terminal; LINES (may be
+# empty) are written first; SIG once it waits for more. Sets ST and ERR.
+signal_reading() {
+	local sig=$1 lines=$2 pid
+	shift 2
+	rm -f in
+	mkfifo in
+	exec 9<>in
+	env --default-signal=INT,TERM "$@" <in >out 2>err &
+	pid=$!
+	in_syscall "$pid" 0 7
+	if [[ -n $lines ]]; then
+		printf '%s\n' "$lines" >&9
+		# The line read, it waits in read(2) for the rest.
+		sleep 0.2
+		in_syscall "$pid" 0 7
+	fi
+	kill -"$sig" "$pid"
+	exit_status "$pid"
+	exec 9>&-
+	ERR=$(<err)
+}
+
+# exit_status PID: sets ST to its exit status once it exits, within 10 s;
+# else it is killed and ST is "hung".
+exit_status() {
+	local i
+	for ((i = 0; i < 400; i++)); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.025
+	done
+	ST=0
+	if kill -0 "$1" 2>/dev/null; then
+		kill -9 "$1"
+		wait "$1" || true
+		ST=hung
+		return
+	fi
+	wait "$1" || ST=$?
+}
+
+@test "list reader: SIGINT or SIGTERM while a tool waits for its list exits 130 or 143 at once, saying so" {
+	ok_mig migrations/0001_a.sql
+	ok_mig migrations/0002_b.sql
+	mig-list | head -1 | mig-apply -q
+
+	signal_reading INT '' mig-apply
+	[[ $ST == 130 ]]
+	[[ $ERR == 'mig-apply: interrupted by SIGINT while waiting for the list on stdin' ]]
+	signal_reading TERM "migrations/0002_b.sql" mig-apply
+	[[ $ST == 143 ]]
+	[[ $ERR == 'mig-apply: interrupted by SIGTERM while '*' the list on stdin' ]]
+	run applied_versions
+	assert_output 0001
+
+	signal_reading INT '' mig-current --status
+	[[ $ST == 130 ]]
+	[[ $ERR == 'mig-current: interrupted by SIGINT while waiting for the list on stdin' ]]
+	signal_reading TERM '' mig-wait --applied
+	[[ $ST == 143 ]]
+	[[ $ERR == 'mig-wait: interrupted by SIGTERM while reading the list on stdin' ]]
+	signal_reading INT "migrations/0001_a.sql" mig-wait --applied
+	[[ $ST == 130 ]]
+	[[ $ERR == 'mig-wait: interrupted by SIGINT while reading the list on stdin' ]]
+	signal_reading INT '' mig-revert
+	[[ $ST == 130 ]]
+	[[ $ERR == 'mig-revert: interrupted by SIGINT while waiting for the list on stdin' ]]
+	run applied_versions
+	assert_output 0001
+}
+
+@test "mig-list: SIGINT while its output waits for a reader exits 130, saying so" {
+	(cd migrations && touch {10000..14999}_a_migration_with_a_long_name.sql)
+	rm -f out
+	mkfifo out
+	# Held open and never read: the pipe fills and mig-list waits in write(2).
+	exec 9<>out
+	env --default-signal=INT mig-list >out 2>err &
+	local pid=$!
+	in_syscall "$pid" 1
+	kill -INT "$pid"
+	exit_status "$pid"
+	exec 9>&-
+	[[ $ST == 130 ]]
+	run cat err
+	assert_output 'mig-list: interrupted by SIGINT while writing the list'
+}
+
+@test "list reader: SIGINT while mig-current or mig-wait waits behind a lock on the history table exits 130 at once" {
+	ok_mig migrations/0001_a.sql
+	mig-list | mig-apply -q
+	mig-list >list
+	mkfifo fifo
+	psql_admin -c 'BEGIN' -c 'LOCK TABLE mig_history' -c '\! echo locked >fifo' \
+		-c 'SELECT pg_sleep(60)' >/dev/null 2>&1 &
+	BG_PID=$!
+	read -r _ <fifo
+	local t pid i
+	for t in mig-current 'mig-wait --applied'; do
+		env --default-signal=INT $t <list >out 2>err &
+		pid=$!
+		for ((i = 0; i < 400; i++)); do
+			[[ $(psql_admin -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = '${t%% *}' AND wait_event_type = 'Lock'") == 1 ]] && break
+			sleep 0.025
+		done
+		kill -INT "$pid"
+		exit_status "$pid"
+		[[ $ST == 130 ]]
+		run cat err
+		assert_output --regexp "^${t%% *}: interrupted by SIGINT"
+		[[ ${#lines[@]} == 1 ]]
+	done
+	bg_cleanup
+}
+
 @test "list reader: a trailing CR is dropped from both line forms" {
 	ok_mig migrations/0001_a.sql
 	ok_mig migrations/0002_b.sql
@@ -465,6 +631,23 @@ TAB=$'\t'
 		assert_equal "$output" ''
 		[[ $stderr == *:2:* ]] || fail "no line 2 for '$bad' in: $stderr"
 	done
+}
+
+@test "list reader: a listed .SQL file is 65 naming the line, for every reader" {
+	ok_mig migrations/0001_a.sql
+	ok_mig migrations/0002_b.SQL
+	ok_mig migrations/0003_c.Up.sql
+	echo migrations/0001_a.sql | mig-apply -q
+	local t l
+	for l in migrations/0002_b.SQL $'0003\tc\tmigrations/0003_c.Up.sql'; do
+		for t in mig-apply 'mig-current --status' 'mig-wait --applied -t 0' mig-revert; do
+			run --separate-stderr bash -c "printf '%s\n' 'migrations/0001_a.sql' \"\$1\" | $t" _ "$l"
+			assert_failure 65
+			[[ $stderr == *"stdin:2: migrations/"*" in lower case"* ]]
+		done
+	done
+	run applied_versions
+	assert_output 0001
 }
 
 @test "list reader: an empty PATH field is 65 naming the line" {

@@ -8,30 +8,29 @@ load helper
 setup() {
 	mig_setup
 	RO_MOUNT=
-	RO_CHATTR=
+	SHARED=
 }
 
 teardown() {
 	if [[ -n $RO_MOUNT ]]; then
 		umount "$RO_MOUNT" || true
 	fi
-	if [[ -n $RO_CHATTR ]]; then
-		chattr -i "$RO_CHATTR" || true
+	if [[ -n $SHARED ]]; then
+		rm -rf "$SHARED"
 	fi
 	mig_teardown
 }
 
-# make_readonly DIR: DIR becomes read-only even for root, or the test is
-# skipped. A read-only tmpfs over it, else the immutable attribute.
+# make_readonly DIR: DIR becomes a read-only file system (a read-only tmpfs
+# over it, EROFS), or the test is skipped. The immutable attribute would
+# give EPERM, which mig-new rightly calls permission denied.
 make_readonly() {
 	local d=$1
 	mkdir -p "$d"
 	if mount -t tmpfs -o ro,size=1m mig-ro "$d" 2>/dev/null; then
 		RO_MOUNT=$d
-	elif chattr +i "$d" 2>/dev/null; then
-		RO_CHATTR=$d
 	else
-		skip "cannot make a directory read-only for root here (no mount, no chattr)"
+		skip "cannot mount a read-only file system here"
 	fi
 	if touch "$d/probe" 2>/dev/null; then
 		rm -f "$d/probe"
@@ -95,10 +94,24 @@ make_readonly() {
 	assert_output 'migrations/0001_add_users_v2_api_keys.sql'
 }
 
-@test "mig-new: non-ASCII characters are separators, not letters" {
-	run --separate-stderr mig-new --seq 'café crème' 'Ünïcode'
+@test "mig-new: Latin letters are transliterated to ASCII, whatever the locale" {
+	run --separate-stderr mig-new --seq 'Café Über'
 	assert_success
-	assert_output 'migrations/0001_caf_cr_me_n_code.sql'
+	assert_output 'migrations/0001_cafe_uber.sql'
+	local lc
+	for lc in C C.UTF-8 POSIX; do
+		LC_ALL=$lc run --separate-stderr mig-new --seq 'crème brûlée à la' 'Ærø Straße, smørrebrød' 'Ångström façade niño naïve'
+		assert_success
+		assert_output --regexp '^migrations/000[2-4]_creme_brulee_a_la_aero_strasse_smorrebrod_angstrom_facade_nino_naive\.sql$'
+	done
+	# Latin Extended-A, and accents written as combining characters.
+	run --separate-stderr mig-new --seq 'Łódź Şişli Čeština Œuvre ĳssel' $'Cafe\xcc\x81 cre\xcc\x80me'
+	assert_success
+	assert_output 'migrations/0005_lodz_sisli_cestina_oeuvre_ijssel_cafe_creme.sql'
+	# Letters with no plain form, signs and broken UTF-8 separate words.
+	run --separate-stderr mig-new --seq 'add привет users' $'x\xff\xc3y' '2×3'
+	assert_success
+	assert_output 'migrations/0006_add_users_x_y_2_3.sql'
 }
 
 @test "mig-new: the slug is trimmed of leading and trailing separators" {
@@ -107,12 +120,12 @@ make_readonly() {
 	assert_output 'migrations/0001_hello_world.sql'
 }
 
-@test "mig-new: a name with no ASCII letter or digit is a usage error (64) and creates nothing" {
+@test "mig-new: a name with no letter or digit is a usage error (64) and creates nothing" {
 	run --separate-stderr mig-new '!!! ---'
 	assert_failure 64
 	assert_output ''
 	[[ -n $stderr ]]
-	run --separate-stderr mig-new 'ñé' '—'
+	run --separate-stderr mig-new 'привет' '—' '×'
 	assert_failure 64
 	run --separate-stderr mig-new ''
 	assert_failure 64
@@ -283,10 +296,35 @@ migrations/0001_add_users.down.sql'
 	assert_failure 73
 	assert_output ''
 	[[ $stderr == *migrations* ]]
+	[[ $stderr == *'read-only file system'* ]]
 	[[ $stderr == *host* && $stderr == *exec* ]]
 	run --separate-stderr mig-new --pair add users
 	assert_failure 73
 	[[ $stderr == *host* && $stderr == *exec* ]]
+}
+
+@test "mig-new: permission denied exits 73 naming the cause and the user, without the read-only advice" {
+	SHARED=$(mktemp -d /tmp/mig-new-XXXXXX)
+	chmod 755 "$SHARED"
+	mkdir "$SHARED/migrations"
+	local as=() who
+	if ((EUID == 0)); then
+		as=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+		who=nobody
+	else
+		chmod 555 "$SHARED/migrations"
+		who=$(id -un)
+	fi
+	cd "$SHARED"
+	run --separate-stderr "${as[@]}" mig-new add users
+	assert_failure 73
+	assert_output ''
+	[[ $stderr == "mig-new: cannot create file migrations/"*"_add_users.sql: permission denied for user $who" ]]
+	run --separate-stderr "${as[@]}" mig-new -D migrations/sub --pair add users
+	assert_failure 73
+	[[ $stderr == "mig-new: cannot create directory migrations/sub: permission denied for user $who" ]]
+	run ls -A migrations
+	assert_output ''
 }
 
 @test "mig-new: a missing DIR under a read-only parent exits 73 with the same advice" {

@@ -216,6 +216,49 @@ $(line 0001 a)"
 	assert_output 0001
 }
 
+@test "mig-revert: an empty list from a pipe or a file is 66 before connecting, and nothing is reverted" {
+	three
+	# The usual cause: the command that should have written it failed.
+	run --separate-stderr bash -c 'mig-list no_such_dir | mig-revert'
+	assert_failure 66
+	assert_output ''
+	[[ $stderr == *'mig-revert: stdin: the list of migrations is empty'*'--no-list'* ]]
+	: >empty
+	run --separate-stderr mig-revert --all <empty
+	assert_failure 66
+	printf '# only a comment\n\n' >comments
+	run --separate-stderr mig-revert <comments
+	assert_failure 66
+	# Before connecting: a server that is not there does not change it.
+	run --separate-stderr mig-revert -p "$(free_port)" <empty
+	assert_failure 66
+	run applied_versions
+	assert_output $'0001\n0002\n0003'
+}
+
+@test "mig-revert: --no-list, a terminal or a character device on stdin mean no list" {
+	three
+	rm "$MIGDIR/0003_c.sql"
+	: >empty
+	run --separate-stderr mig-revert --no-list <empty
+	assert_success
+	assert_output "$(line 0003 c)"
+	# --no-list does not read stdin at all.
+	run --separate-stderr bash -c 'printf "not a list\n" | mig-revert --no-list -n'
+	assert_success
+	assert_output "$(line 0002 b)"
+	run --separate-stderr mig-revert </dev/null
+	assert_success
+	assert_output "$(line 0002 b)"
+	if command -v script >/dev/null; then
+		run script -qec 'mig-revert -q' /dev/null </dev/null
+		assert_success
+		assert_output --partial "$(line 0001 a)"
+	fi
+	run applied_versions
+	assert_output ''
+}
+
 @test "mig-revert: the printed PATH is the listed file, else the stored path" {
 	three
 	mkdir moved

@@ -50,11 +50,11 @@ service_file() {
 	run --separate-stderr bash -c 'mig-list | PGSERVICE=deploy mig-apply'
 	assert_failure 1
 	[[ $stderr == *'migrations/0001_bad.sql:2:'*'division by zero'* ]]
-	# The server's own error text echoing the password is masked too.
-	write_mig 0001_bad "SELECT '$PGTMP_PASSWORD'::int;"
+	# The server's own error text echoing a connection string is masked.
+	write_mig 0001_bad "SELECT 'host=h password=$PGTMP_PASSWORD'::int;"
 	run --separate-stderr bash -c 'mig-list | mig-apply -d service=deploy'
 	assert_failure 1
-	[[ $stderr == *'invalid input syntax for type integer'* ]]
+	[[ $stderr == *'invalid input syntax for type integer: "host=h password=***"'* ]]
 }
 
 @test "security: --help and --version print no password from DATABASE_URL, -d, PGPASSWORD or a service file" {
@@ -301,11 +301,19 @@ teardown() {
 	assert_success
 	[[ $stderr == *'up to date'* ]]
 
-	# Without SELECT on the history, mig-current fails clearly.
+	# Without SELECT on the history, the readers fail clearly: 77.
 	psql_admin -c "REVOKE SELECT ON mig_history FROM $r"
 	run --separate-stderr mig-current -d "$ROLE_URL"
-	assert_failure 1
-	[[ $stderr == *'permission denied'* ]]
+	assert_failure 77
+	[[ $stderr == *'permission denied for table mig_history'* ]]
+	run --separate-stderr bash -c 'mig-list | mig-current --status -d "$1"' _ "$ROLE_URL"
+	assert_failure 77
+	run --separate-stderr bash -c 'mig-list | mig-wait --applied -t 0 -d "$1"' _ "$ROLE_URL"
+	assert_failure 77
+	run --separate-stderr bash -c 'mig-list | mig-apply -d "$1"' _ "$ROLE_URL"
+	assert_failure 77
+	run --separate-stderr mig-revert -d "$ROLE_URL" </dev/null
+	assert_failure 77
 }
 
 @test "security: privileges: a role with CREATE on its schema applies and reverts; another with SELECT, INSERT, UPDATE, DELETE on the history table continues" {
@@ -341,6 +349,15 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS two_id ON app.two (id);' 'DROP TABLE IF 
 	# Without CREATE on the schema, the first run cannot make the table.
 	psql_admin -c "CREATE SCHEMA locked; GRANT USAGE ON SCHEMA locked TO $other"
 	run --separate-stderr bash -c 'mig-list | mig-apply --table locked.mig_history -d "$1"' _ "$role_other"
-	assert_failure 1
+	assert_failure 77
 	[[ $stderr == *'permission denied for schema locked'* ]]
+	# Nor a schema of its own without CREATE on the database.
+	run --separate-stderr bash -c 'mig-list | mig-apply --table newschema.mig_history -d "$1"' _ "$role_other"
+	assert_failure 77
+	[[ $stderr == *'permission denied for database'* ]]
+	# A migration's own permission error is still the migration's: 1.
+	write_mig 0004_four 'CREATE TABLE locked.four (id int);'
+	run --separate-stderr bash -c 'mig-list | mig-apply --table app.mig_history -d "$1"' _ "$role_other"
+	assert_failure 1
+	[[ $stderr == *'0004_four.sql:2:'*'permission denied for schema locked'* ]]
 }

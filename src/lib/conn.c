@@ -6,41 +6,135 @@
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <err.h>
+#include <libpq-events.h>
 
 #include "mig.h"
 
-/* The password part of a URI or key=value string, even one libpq rejects. */
-static void
-find_secrets(const char *ci)
+static char *fold_lines(const char *);
+
+/* A URI query's keyword, percent-decoded as libpq does, is k. */
+static int
+uri_key_is(const char *s, size_t n, const char *k)
 {
-	const char *p, *at, *colon;
+	for (size_t i = 0; i < n; i++, k++) {
+		int c = (unsigned char)s[i];
 
-	if ((p = strstr(ci, "://")) != NULL) {
-		p += 3;
-		at = p + strcspn(p, "@/?");
+		if (c == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+		    isxdigit((unsigned char)s[i + 2])) {
+			char hex[3] = { s[i + 1], s[i + 2], '\0' };
+
+			c = (int)strtol(hex, NULL, 16);
+			i += 2;
+		}
+		if (*k == '\0' || c != (unsigned char)*k)
+			return 0;
+	}
+	return *k == '\0';
+}
+
+static int
+is_password_key(const char *s, size_t n, int uri)
+{
+	if (uri)
+		return uri_key_is(s, n, "password") ||
+		    uri_key_is(s, n, "sslpassword");
+	return (n == 8 && strncmp(s, "password", 8) == 0) ||
+	    (n == 11 && strncmp(s, "sslpassword", 11) == 0);
+}
+
+/*
+ * The connection string with each password replaced by ***, found where
+ * libpq finds it, even in a string libpq then rejects: in a URI between
+ * the ':' after the user and the '@', or a password parameter; else the
+ * value of the password keyword.
+ */
+static char *
+mask_conninfo(const char *ci)
+{
+	struct buf b = { 0 };
+	const char *p = ci, *at, *colon;
+	size_t n;
+
+	buf_add(&b, "", 0);
+	if (strncmp(ci, "postgresql://", 13) == 0 ||
+	    strncmp(ci, "postgres://", 11) == 0) {
+		p = strstr(ci, "://") + 3;
+		at = p + strcspn(p, "@/");
 		colon = memchr(p, ':', (size_t)(at - p));
-		if (*at == '@' && colon != NULL)
-			secret_add(colon + 1, (size_t)(at - colon - 1));
-	}
-	for (p = ci; (p = strstr(p, "password")) != NULL; p++) {
-		const char *v = p + 8;
-
-		v += strspn(v, " \t");
-		if (*v != '=')
-			continue;
-		v++;
-		v += strspn(v, " \t");
-		if (*v == '\'') {
-			const char *e = strchr(v + 1, '\'');
-			secret_add(v + 1, e ? (size_t)(e - v - 1) : strlen(v + 1));
+		if (*at == '@' && colon != NULL) {
+			buf_add(&b, ci, (size_t)(colon + 1 - ci));
+			buf_addstr(&b, "***");
+			p = at;
 		} else
-			secret_add(v, strcspn(v, " \t&"));
+			p = ci;
+		n = strcspn(p, "?");
+		buf_add(&b, p, n);
+		p += n;
+		while (*p != '\0') {
+			const char *eq;
+
+			buf_add(&b, p++, 1);	/* the '?' or '&' */
+			n = strcspn(p, "&");
+			eq = memchr(p, '=', n);
+			if (eq != NULL && is_password_key(p, (size_t)(eq - p), 1)) {
+				buf_add(&b, p, (size_t)(eq + 1 - p));
+				buf_addstr(&b, "***");
+			} else
+				buf_add(&b, p, n);
+			p += n;
+		}
+		return b.s;
 	}
+	for (;;) {
+		const char *key, *v;
+		size_t keylen;
+
+		n = 0;
+		while (isspace((unsigned char)p[n]))
+			n++;
+		buf_add(&b, p, n);
+		p += n;
+		if (*p == '\0')
+			break;
+		key = p;
+		while (*p != '\0' && *p != '=' && !isspace((unsigned char)*p))
+			p++;
+		keylen = (size_t)(p - key);
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p != '=') {
+			buf_addstr(&b, key);
+			break;
+		}
+		p++;
+		while (isspace((unsigned char)*p))
+			p++;
+		buf_add(&b, key, (size_t)(p - key));
+		v = p;
+		if (*p == '\'') {
+			for (p++; *p != '\0' && *p != '\''; p++)
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+			if (*p == '\'')
+				p++;
+		} else
+			for (; *p != '\0' && !isspace((unsigned char)*p); p++)
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+		if (!is_password_key(key, keylen, 0))
+			buf_add(&b, v, (size_t)(p - v));
+		else if (*v == '\'')
+			buf_addstr(&b, p[-1] == '\'' && p - v > 1 ? "'***'" : "'***");
+		else
+			buf_addstr(&b, "***");
+	}
+	return b.s;
 }
 
 int
@@ -93,17 +187,20 @@ bad_port(const char *s)
 	}
 }
 
-/* Rejects an invalid conninfo before anything connects: a usage error. */
+/*
+ * Rejects an invalid conninfo before anything connects: a usage error.
+ * libpq's message may quote the string, so it comes from parsing the
+ * string with its password masked; if only the password was wrong, the
+ * message says that and no more.
+ */
 void
 conn_check(const struct connopts *o)
 {
-	const char *db = effective_dbname(o), *pw = getenv("PGPASSWORD");
-	const char *port = getenv("PGPORT");
+	const char *db = effective_dbname(o), *port = getenv("PGPORT");
+	const char *where = o->dbname ? " given with -d" : " in DATABASE_URL";
 	PQconninfoOption *opts, *opt;
-	char *msg = NULL;
+	char *msg = NULL, *masked;
 
-	if (pw != NULL)
-		secret_add(pw, strlen(pw));
 	if (o->port != NULL && bad_port(o->port))
 		mig_errx(EXIT_USAGE, "invalid port \"%s\" given with -p",
 		    o->port);
@@ -111,24 +208,22 @@ conn_check(const struct connopts *o)
 		mig_errx(EXIT_USAGE, "invalid port \"%s\" in PGPORT", port);
 	if (db == NULL || !is_conninfo(db))
 		return;
-	find_secrets(db);
 	if ((opts = PQconninfoParse(db, &msg)) == NULL) {
-		size_t n = msg ? strlen(msg) : 0;
-
-		while (n > 0 && msg[n - 1] == '\n')
-			msg[--n] = '\0';
-		mig_errx(EXIT_USAGE, "invalid connection string%s: %s",
-		    o->dbname ? " given with -d" : " in DATABASE_URL",
-		    msg ? msg : "out of memory");
+		PQfreemem(msg);
+		msg = NULL;
+		masked = mask_conninfo(db);
+		if ((opts = PQconninfoParse(masked, &msg)) != NULL)
+			mig_errx(EXIT_USAGE, "invalid connection string%s: the "
+			    "password in it is not valid percent-encoding "
+			    "(write %% as %%25)", where);
+		mig_errx(EXIT_USAGE, "invalid connection string%s: %s", where,
+		    msg ? fold_lines(msg) : "out of memory");
 	}
-	for (opt = opts; opt->keyword != NULL; opt++)
-		if (strcmp(opt->keyword, "password") == 0 && opt->val != NULL)
-			secret_add(opt->val, strlen(opt->val));
 	for (opt = opts; opt->keyword != NULL; opt++)
 		if (o->port == NULL && strcmp(opt->keyword, "port") == 0 &&
 		    opt->val != NULL && bad_port(opt->val))
 			mig_errx(EXIT_USAGE, "invalid port \"%s\"%s", opt->val,
-			    o->dbname ? " given with -d" : " in DATABASE_URL");
+			    where);
 	PQconninfoFree(opts);
 }
 
@@ -146,13 +241,50 @@ conn_name(PGconn *c)
 }
 
 /*
- * libpq hides the SQLSTATE of a failed connection but prints it in verbose
- * mode: "FATAL:  28P01: password ...". Takes it out of the message.
+ * libpq's messages span lines: a continuation is indented ("\tIs the server
+ * running ...?"), another message is not (DETAIL, the next host tried). One
+ * line per message keeps stderr one line per event: a continuation goes on
+ * as a sentence, another message follows after "; ".
  */
-static void
+static char *
+fold_lines(const char *m)
+{
+	char *out = xmalloc(2 * strlen(m) + 1), *o = out;
+
+	while (*m != '\0') {
+		int indented;
+
+		if (*m != '\n') {
+			*o++ = *m++;
+			continue;
+		}
+		m++;
+		indented = *m == ' ' || *m == '\t';
+		m += strspn(m, " \t\n");
+		if (*m == '\0')
+			break;
+		if (!indented)
+			*o++ = ';';
+		else if (o > out && strchr(".?!:;,", o[-1]) == NULL &&
+		    isupper((unsigned char)*m))
+			*o++ = '.';
+		*o++ = ' ';
+	}
+	while (o > out && isspace((unsigned char)o[-1]))
+		o--;
+	*o = '\0';
+	return out;
+}
+
+/*
+ * libpq hides the SQLSTATE of a failed connection but prints it in verbose
+ * mode: "FATAL:  28P01: password ...". Takes it out of the message, with
+ * the LOCATION lines verbose mode adds, and folds the rest into one line.
+ */
+static char *
 take_sqlstate(char *msg, char state[6])
 {
-	char *p, *loc;
+	char *p, *loc, *folded;
 
 	state[0] = '\0';
 	for (p = msg; (p = strstr(p, ":  ")) != NULL; p++) {
@@ -173,14 +305,9 @@ take_sqlstate(char *msg, char state[6])
 		memmove(loc, eol ? eol : loc + strlen(loc),
 		    strlen(eol ? eol : loc + strlen(loc)) + 1);
 	}
-	for (p = msg + strlen(msg); p > msg && isspace((unsigned char)p[-1]);)
-		*--p = '\0';
-	for (p = msg; (p = strchr(p, '\n')) != NULL;) {
-		size_t ws = strspn(p + 1, " \t");
-
-		*p = ' ';
-		memmove(p + 1, p + 1 + ws, strlen(p + 1 + ws) + 1);
-	}
+	folded = fold_lines(msg);
+	free(msg);
+	return folded;
 }
 
 static enum connfail
@@ -212,6 +339,41 @@ static struct {
 	PostgresPollingStatusType st;
 } pending;
 
+/*
+ * libpq checks the values of its options (sslmode, target_session_attrs,
+ * keepalives, as many ports as hosts, ...) only as it starts to connect,
+ * and says so in words no network failure and no server uses: a typo in
+ * the connection settings, which no retry mends.
+ */
+static void
+bad_option(const char *msg)
+{
+	static const char *const says[] = {
+		"\" for connection option \"",	/* invalid integer value */
+		"\" invalid when ",		/* sslmode without SSL support */
+		"could not match ",		/* N port numbers to M hosts */
+		"could not parse network address \"",	/* hostaddr */
+		"invalid port number",
+		NULL
+	};
+	const char *p;
+	char *m;
+	int bad = 0;
+
+	/* invalid sslmode value: "bogus", and so for each such option */
+	for (p = msg; (p = strstr(p, "invalid ")) != NULL && !bad; p++) {
+		const char *v = p + 8 + strcspn(p + 8, " \n");
+
+		bad = strncmp(v, " value: \"", 9) == 0;
+	}
+	for (int i = 0; says[i] != NULL && !bad; i++)
+		bad = strstr(msg, says[i]) != NULL;
+	if (!bad)
+		return;
+	m = fold_lines(msg);
+	mig_errx(EXIT_USAGE, "invalid connection settings: %s", m);
+}
+
 static void
 start(const struct connopts *o)
 {
@@ -231,7 +393,9 @@ start(const struct connopts *o)
 	keys[n] = vals[n] = NULL;
 
 	if ((c = PQconnectStartParams(keys, vals, 1)) == NULL)
-		err(EXIT_UNAVAILABLE, "PQconnectStartParams");
+		errx(EXIT_OSERR, "PQconnectStartParams: out of memory");
+	if (PQstatus(c) == CONNECTION_BAD)
+		bad_option(PQerrorMessage(c));
 	/* Verbose, so that a failed connection's message carries its SQLSTATE. */
 	PQsetErrorVerbosity(c, PQERRORS_VERBOSE);
 	pending.c = c;
@@ -282,15 +446,69 @@ conn_wait_readable(int fd)
 		struct pollfd p[2] = { { fd, POLLIN, 0 }, want() };
 
 		if (poll(p, p[1].fd >= 0 ? 2 : 1, -1) == -1) {
-			if (errno == EINTR)
-				continue;
-			return;
+			if (errno != EINTR)
+				return;
+			signal_check("waiting for the list on stdin");
+			continue;
 		}
 		if (p[1].revents)
 			pending.st = PQconnectPoll(pending.c);
 		if (p[0].revents)
 			return;
 	}
+}
+
+/*
+ * The SQLSTATE of the last result libpq made. pq_fail needs it and
+ * PQerrorMessage does not say it; a result event sees every result.
+ */
+static char last_state[6];
+
+static int
+on_event(PGEventId id, void *info, void *pass)
+{
+	(void)pass;
+	if (id == PGEVT_RESULTCREATE) {
+		const char *s = PQresultErrorField(
+		    ((PGEventResultCreate *)info)->result, PG_DIAG_SQLSTATE);
+
+		snprintf(last_state, sizeof last_state, "%s", s ? s : "");
+	}
+	return 1;
+}
+
+/*
+ * mig-current and mig-wait change nothing, so a signal may cancel their
+ * query at once; libpq would otherwise wait out a lock they queue behind
+ * (it retries an interrupted wait), and Ctrl-C with it. PQcancel is safe
+ * in a signal handler.
+ */
+int conn_cancel_on_signal;
+static PGcancel *volatile sig_cancel;
+
+static void
+cancel_query(void)
+{
+	char errbuf[256];
+
+	if (sig_cancel != NULL)
+		PQcancel(sig_cancel, errbuf, sizeof errbuf);
+}
+
+static void
+cancel_set(PGconn *c)
+{
+	sigset_t all, old;
+	PGcancel *prev;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	prev = sig_cancel;
+	sig_cancel = PQgetCancel(c);
+	signal_hook = cancel_query;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (prev != NULL)
+		PQfreeCancel(prev);
 }
 
 static PGconn *
@@ -312,17 +530,19 @@ finish(enum connfail *fail, char **errmsg)
 			pending.st = PQconnectPoll(c);
 	}
 	pending.c = NULL;
-	/* A password from a service file or a password file is one too. */
-	if (PQpass(c) != NULL)
-		secret_add(PQpass(c), strlen(PQpass(c)));
 	if (PQstatus(c) == CONNECTION_OK) {
 		PQsetErrorVerbosity(c, PQERRORS_DEFAULT);
+		if (!PQregisterEventProc(c, on_event, "mig", NULL))
+			errx(EXIT_OSERR, "PQregisterEventProc: out of memory");
+		if (conn_cancel_on_signal)
+			cancel_set(c);
 		*fail = CONN_OK;
 		*errmsg = NULL;
 		return c;
 	}
-	*errmsg = xstrdup(PQerrorMessage(c));
-	take_sqlstate(*errmsg, state);
+	*errmsg = take_sqlstate(xstrdup(PQerrorMessage(c)), state);
+	if (state[0] == '\0')
+		bad_option(*errmsg);
 	*fail = classify(c, state, *errmsg);
 	return c;
 }
@@ -354,14 +574,23 @@ conn_must(const struct connopts *o)
 	return c;
 }
 
+/*
+ * A bookkeeping query failed. Permission denied (42501) there is on mig's
+ * own history table or its schema: 77, which a grant fixes.
+ */
 void
 pq_fail(PGconn *c, const char *what)
 {
-	char *m = xstrdup(PQerrorMessage(c));
-	size_t n = strlen(m);
+	char *m = fold_lines(PQerrorMessage(c));
+	int code = EXIT_SQL;
 
-	while (n > 0 && m[n - 1] == '\n')
-		m[--n] = '\0';
-	mig_errx(PQstatus(c) == CONNECTION_BAD ? EXIT_UNAVAILABLE : EXIT_SQL,
-	    "%s on %s: %s", what, conn_name(c), m);
+	if (mig_signal)
+		mig_errx(exit_code_for_signal(), "interrupted by %s: %s on %s: %s",
+		    mig_signal == SIGINT ? "SIGINT" : "SIGTERM", what,
+		    conn_name(c), m);
+	if (PQstatus(c) == CONNECTION_BAD)
+		code = EXIT_UNAVAILABLE;
+	else if (strcmp(last_state, "42501") == 0)
+		code = EXIT_NOPERM;
+	mig_errx(code, "%s on %s: %s", what, conn_name(c), m);
 }

@@ -78,7 +78,9 @@ current_run(const struct connopts *co, enum currentmode mode, int json,
 	history_read(c, &t, &h, HIST_TIME);
 	if (mode == CUR_STATUS)
 		status(l, sums, &h, json);
-	else
+	else {
+		int shown = 0;
+
 		for (i = h.n; i > 0; i--) {
 			const struct hrow *r;
 
@@ -87,9 +89,14 @@ current_run(const struct connopts *co, enum currentmode mode, int json,
 				continue;
 			record(json, json ? "applied" : NULL, r->version,
 			    r->name, r->applied_at);
+			shown = 1;
 			if (mode == CUR_LAST)
 				break;
 		}
+		/* An empty stdout alone looks the same as a failure to a reader. */
+		if (!shown)
+			mig_warnx("nothing applied yet");
+	}
 	history_free(&h);
 	PQfinish(c);
 	table_free(&t);

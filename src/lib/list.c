@@ -37,7 +37,7 @@ mem_get(size_t *size)
 	p = mmap(NULL, n + HUGE, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
-		err(EXIT_UNAVAILABLE, "mmap");
+		err(EXIT_OSERR, "mmap");
 	/* Huge pages start on a 2 MB boundary. */
 	lead = -(uintptr_t)p & (HUGE - 1);
 	if (lead > 0)
@@ -197,16 +197,34 @@ list_line_parse(char *line, struct migname *mn, char **path, char **err)
 	return -1;
 }
 
+/*
+ * A signal ends a read(2) under getline with EINTR (no SA_RESTART), which
+ * getline reports as an error, maybe after a part of a line: the signal is
+ * what to report, and before anything that part would say.
+ */
+static void
+read_signal_check(const char *what)
+{
+	char *s;
+
+	if (!mig_signal)
+		return;
+	s = xasprintf("reading the list on %s", what);
+	signal_check(s);
+}
+
 void
 list_read(FILE *fp, const char *what, struct miglist *l)
 {
 	char *line = NULL, *path, *err;
 	size_t cap = 0, lineno = 0;
 
-	while (getline(&line, &cap, fp) != -1) {
+	/* getline says nothing but -1 when it runs out of memory. */
+	while ((errno = 0, getline(&line, &cap, fp)) != -1) {
 		struct migname mn;
 		struct mig *m;
 
+		read_signal_check(what);
 		lineno++;
 		switch (list_line_parse(line, &mn, &path, &err)) {
 		case 0:
@@ -228,9 +246,13 @@ list_read(FILE *fp, const char *what, struct miglist *l)
 			m->down_path = down_beside(l, m->path);
 		migname_free(&mn);
 	}
+	read_signal_check(what);
+	if (!ferror(fp) && !feof(fp) && errno == ENOMEM)
+		mig_errx(EXIT_OSERR, "%s:%zu: %s", what, lineno + 1,
+		    strerror(ENOMEM));
+	if (ferror(fp) || !feof(fp))
+		mig_errx(EXIT_IOERR, "%s: read error: %s", what, strerror(errno));
 	free(line);
-	if (ferror(fp))
-		mig_errx(EXIT_NOINPUT, "%s: read error", what);
 	list_sort_check(l, 0);
 }
 
@@ -423,13 +445,16 @@ list_print(FILE *fp, const struct mig *m, const char *path)
 /*
  * The whole list in one write: fprintf per line spent a fifth of mig-list's
  * time in parsing its format, and stdio's buffer made 190 write(2)s of
- * 10,000 lines.
+ * 10,000 lines. write(2) itself, because stdio goes on writing after a
+ * signal cut a write short, and a reader that stopped reading would keep
+ * the tool from ever noticing Ctrl-C.
  */
 void
 list_write(FILE *fp, struct miglist *l)
 {
-	size_t size = 0, i;
+	size_t size = 0, i, off;
 	char *s, *p;
+	ssize_t n;
 
 	if (l->n == 0)
 		return;
@@ -445,7 +470,24 @@ list_write(FILE *fp, struct miglist *l)
 		p = stpcpy(p, l->v[i].path);
 		*p++ = '\n';
 	}
-	fwrite(s, 1, size, fp);
+	if (fflush(fp) == EOF)
+		return;	/* mig_exit reports it */
+	for (off = 0; off < size; off += (size_t)n) {
+		int e;
+
+		n = write(fileno(fp), s + off, size - off);
+		e = errno;
+		if (n >= 0 && !mig_signal)
+			continue;
+		if (n == -1 && e == EINTR && !mig_signal) {
+			n = 0;
+			continue;
+		}
+		/* Freed first: a leak checker does not look into mmap'd blocks. */
+		list_free(l);
+		signal_check("writing the list");
+		mig_errx(EXIT_IOERR, "cannot write to stdout: %s", strerror(e));
+	}
 }
 
 void

@@ -49,14 +49,18 @@ int read_file(const char *path, struct buf *);
 long long now_ms(void);
 void sleep_ms(long);
 long parse_number(const char *opt, const char *arg, long min, long max);
-void print_version(void);
+void print_version(void) __attribute__((noreturn));
+void mig_exit(int) __attribute__((noreturn));
 int help_option(char **argv);
-int stdin_has_data(void);
+void list_stdin_check(const char *tool);
 
 /* Set by SIGINT/SIGTERM; the running statement is cancelled on the server. */
 extern volatile int mig_signal;
+/* Called by the signal handler, so async-signal-safe. */
+extern void (*volatile signal_hook)(void);
 void catch_signals(void);
 int exit_code_for_signal(void);
+void signal_check(const char *what);
 
 /* name.c: what a migration file name says. */
 enum migkind { MIG_SINGLE, MIG_UP, MIG_DOWN };
@@ -165,10 +169,22 @@ int conn_option(struct connopts *, int ch, const char *arg);
 int std_option(int ch, char **argv, void (*usage)(int));
 #define CONN_SHORTOPTS "d:h:p:U:"
 #define CONN_USAGE "[-d DBNAME|URL] [-h HOST] [-p PORT] [-U USER] [--table [SCHEMA.]TABLE]"
+/* --help: one line per option, after each tool's own. */
+#define CONN_HELP \
+	"  -d, --dbname=DBNAME|URL     database name, or a connection string or URI\n" \
+	"  -h, --host=HOST             server host or socket directory\n" \
+	"  -p, --port=PORT             server port\n" \
+	"  -U, --username=USER         user name\n" \
+	"      --table=[SCHEMA.]TABLE  history table (default $MIG_TABLE, mig_history)\n"
+#define STD_HELP \
+	"  -?, --help                  show this help, then exit\n" \
+	"  -V, --version               show the version, then exit\n"
 
 /* Why a connection failed, which tells mig-wait how soon to try again. */
 enum connfail { CONN_OK, CONN_RETRY, CONN_STARTING, CONN_NOSERVER, CONN_FATAL };
 void conn_check(const struct connopts *);
+/* Set by the tools that only read: a signal cancels what the server runs. */
+extern int conn_cancel_on_signal;
 PGconn *conn_open(const struct connopts *, enum connfail *, char **errmsg);
 void conn_begin(const struct connopts *);
 void conn_pump(int ms);
@@ -176,7 +192,6 @@ void conn_wait_readable(int fd);
 PGconn *conn_must(const struct connopts *);
 const char *conn_name(PGconn *);
 char *mask_secrets(const char *);
-void secret_add(const char *, size_t);
 void mig_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void mig_errx(int, const char *, ...)
     __attribute__((noreturn, format(printf, 2, 3)));
@@ -230,8 +245,13 @@ struct runopts {
 	{ "lock-timeout", required_argument, NULL, 'L' }, \
 	{ "lock-retries", required_argument, NULL, 'R' }, \
 	{ "statement-timeout", required_argument, NULL, 'S' }
-#define RUN_USAGE "[--lock-wait S] [--lock-timeout MS] [--lock-retries N] " \
-	"[--statement-timeout MS]"
+#define RUN_USAGE "[--lock-wait S] [--lock-timeout MS] [--lock-retries N]\n" \
+	"       [--statement-timeout MS]"
+#define RUN_HELP \
+	"      --lock-wait=S           wait at most S s for the migration lock (300)\n" \
+	"      --lock-timeout=MS       lock_timeout of each migration (5000; 0 off)\n" \
+	"      --lock-retries=N        retries after a lock timeout (3)\n" \
+	"      --statement-timeout=MS  statement_timeout of each migration (0, off)\n"
 void runopts_init(struct runopts *);
 int run_option(struct runopts *, int ch, const char *arg);
 char *run_settings(const struct runopts *);

@@ -1,5 +1,6 @@
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mig.h"
 
@@ -9,6 +10,15 @@ ends_with(const char *s, size_t n, const char *suffix)
 	size_t k = strlen(suffix);
 
 	return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+/* mig never sets a locale, so this compares ASCII letters only. */
+static int
+ends_with_anycase(const char *s, size_t n, const char *suffix)
+{
+	size_t k = strlen(suffix);
+
+	return n >= k && strncasecmp(s + n - k, suffix, k) == 0;
 }
 
 const char *
@@ -29,8 +39,13 @@ migname_split(const char *base, size_t len, struct migname *n,
 	int over = 0;
 
 	memset(n, 0, sizeof *n);
-	if (!ends_with(base, len, ".sql"))
-		return -1;
+	if (!ends_with(base, len, ".sql")) {
+		/* .SQL is a typo, and a typo must never lose a migration. */
+		if (!ends_with_anycase(base, len, ".sql"))
+			return -1;
+		*why = "write the extension .sql in lower case";
+		return 0;
+	}
 	while (base[digits] >= '0' && base[digits] <= '9') {
 		if (v > (UINT64_MAX - 9) / 10)
 			over = 1;
@@ -54,6 +69,10 @@ migname_split(const char *base, size_t len, struct migname *n,
 	} else if (ends_with(name, namelen, ".down.sql")) {
 		n->kind = MIG_DOWN;
 		namelen -= 9;
+	} else if (ends_with_anycase(name, namelen, ".up.sql") ||
+	    ends_with_anycase(name, namelen, ".down.sql")) {
+		*why = "write .up.sql and .down.sql in lower case";
+		return 0;
 	} else {
 		n->kind = MIG_SINGLE;
 		namelen -= 4;

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,55 @@
 
 static const char TEMPLATE[] = "-- migrate:up\n\n-- migrate:down\n\n";
 
+/*
+ * The letters of U+00C0 to U+017F (Latin-1 and Latin Extended-A) as they
+ * are written in ASCII, one per code point: '-' is not a letter (the signs
+ * for times and divide), and a capital stands for two letters: A ae,
+ * J ij, O oe, S ss, T th. A table, not iconv(3): that depends on the locale.
+ */
+static const char LATIN[] =
+    "aaaaaaAceeeeiiiidnooooo-ouuuuyTSaaaaaaAceeeeiiiidnooooo-ouuuuyTy"
+    "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiiJJjjkkklllllll"
+    "lllnnnnnnnnnooooooOOrrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
+
+/*
+ * The ASCII letters a UTF-8 character at p is written with: "" for a
+ * combining accent (decomposed input, as macOS writes it), NULL for no
+ * letter, which separates words. *len is the character's length.
+ */
+static const char *
+translit(const unsigned char *p, size_t *len)
+{
+	static const char caps[] = "AJOST";
+	static const char *const two[] = { "ae", "ij", "oe", "ss", "th" };
+	static char one[2];
+	unsigned int cp;
+	size_t n = 1, i;
+	char c;
+
+	if (*p >= 0xc2 && *p <= 0xdf)
+		n = 2;
+	else if (*p >= 0xe0 && *p <= 0xef)
+		n = 3;
+	else if (*p >= 0xf0 && *p <= 0xf4)
+		n = 4;
+	for (i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			n = 1;
+	*len = n;
+	if (n != 2)
+		return NULL;
+	cp = (unsigned int)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+	if (cp >= 0x300 && cp <= 0x36f)
+		return "";
+	if (cp < 0xc0 || cp > 0x17f || (c = LATIN[cp - 0xc0]) == '-')
+		return NULL;
+	if (c >= 'A' && c <= 'Z')
+		return two[strchr(caps, c) - caps];
+	one[0] = c;
+	return one;
+}
+
 static char *
 slugify(int argc, char **argv)
 {
@@ -22,18 +72,30 @@ slugify(int argc, char **argv)
 
 	buf_add(&b, "", 0);
 	for (int i = 0; i < argc; i++) {
-		for (const char *p = argv[i]; *p; p++) {
-			unsigned char c = (unsigned char)*p;
+		const unsigned char *p = (const unsigned char *)argv[i];
 
-			if (c < 0x80 && isalnum(c)) {
-				char lc = (char)tolower(c);
+		while (*p != '\0') {
+			const char *letters = NULL;
+			char ascii[2] = { 0 };
+			size_t n = 1;
 
-				if (gap && b.len > 0)
-					buf_add(&b, "_", 1);
-				buf_add(&b, &lc, 1);
-				gap = 0;
-			} else
+			if (*p >= 0x80)
+				letters = translit(p, &n);
+			else if (isalnum(*p)) {
+				ascii[0] = (char)tolower(*p);
+				letters = ascii;
+			}
+			p += n;
+			if (letters == NULL) {
 				gap = 1;
+				continue;
+			}
+			if (*letters == '\0')
+				continue;
+			if (gap && b.len > 0)
+				buf_add(&b, "_", 1);
+			buf_addstr(&b, letters);
+			gap = 0;
 		}
 		gap = 1;
 	}
@@ -43,15 +105,28 @@ slugify(int argc, char **argv)
 	return b.s;
 }
 
+/*
+ * Says the real cause. Only a read-only file system (the migrations mount
+ * of a container) gets the advice to use the host or exec workflow; for
+ * permission denied that would send the user the wrong way.
+ */
 static void
 cannot_create(const char *what, const char *path)
 {
-	int ro = errno == EROFS || errno == EACCES || errno == EPERM;
+	if (errno == EROFS)
+		mig_errx(EXIT_CANTCREAT, "cannot create %s %s: read-only file "
+		    "system; the migrations directory is read-only here: create "
+		    "migrations from the host or exec workflow (just db-make / "
+		    "just db-make-docker), where it is writable", what, path);
+	if (errno == EACCES || errno == EPERM) {
+		struct passwd *pw = getpwuid(geteuid());
 
-	mig_errx(EXIT_CANTCREAT, "cannot create %s %s: %s%s", what, path,
-	    strerror(errno), ro ? "; the migrations directory is read-only "
-	    "here: create migrations from the host or exec workflow "
-	    "(just db-make / just db-make-docker), where it is writable" : "");
+		mig_errx(EXIT_CANTCREAT, "cannot create %s %s: permission "
+		    "denied for user %s", what, path, pw != NULL ? pw->pw_name :
+		    "?");
+	}
+	mig_errx(EXIT_CANTCREAT, "cannot create %s %s: %s", what, path,
+	    strerror(errno));
 }
 
 static void

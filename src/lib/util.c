@@ -18,7 +18,7 @@ xmalloc(size_t n)
 	void *p = malloc(n ? n : 1);
 
 	if (p == NULL)
-		err(EXIT_UNAVAILABLE, "malloc");
+		err(EXIT_OSERR, "malloc");
 	return p;
 }
 
@@ -28,7 +28,7 @@ xcalloc(size_t n, size_t sz)
 	void *p = calloc(n ? n : 1, sz ? sz : 1);
 
 	if (p == NULL)
-		err(EXIT_UNAVAILABLE, "calloc");
+		err(EXIT_OSERR, "calloc");
 	return p;
 }
 
@@ -36,7 +36,7 @@ void *
 xreallocarray(void *p, size_t n, size_t sz)
 {
 	if ((p = reallocarray(p, n ? n : 1, sz)) == NULL)
-		err(EXIT_UNAVAILABLE, "realloc");
+		err(EXIT_OSERR, "realloc");
 	return p;
 }
 
@@ -64,7 +64,7 @@ xasprintf(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0)
-		err(EXIT_UNAVAILABLE, "vasprintf");
+		err(EXIT_OSERR, "vasprintf");
 	va_end(ap);
 	return s;
 }
@@ -95,7 +95,7 @@ buf_printf(struct buf *b, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0)
-		err(EXIT_UNAVAILABLE, "vasprintf");
+		err(EXIT_OSERR, "vasprintf");
 	va_end(ap);
 	buf_addstr(b, s);
 	free(s);
@@ -180,7 +180,23 @@ void
 print_version(void)
 {
 	printf("%s (mig) %s\n", program_invocation_short_name, MIG_VERSION);
-	exit(0);
+	mig_exit(0);
+}
+
+/*
+ * Every tool ends here: output that never reached its file (a full disk,
+ * /dev/full, a closed pipe) must not look like success.
+ */
+void
+mig_exit(int code)
+{
+	if (code == 0 && (fflush(stdout) == EOF || ferror(stdout))) {
+		/* A write into a full pipe ends with EINTR on a signal. */
+		signal_check("writing to stdout");
+		mig_errx(EXIT_IOERR, "cannot write to stdout: %s",
+		    errno ? strerror(errno) : "write error");
+	}
+	exit(code);
 }
 
 /*
@@ -215,29 +231,27 @@ std_option(int ch, char **argv, void (*usage)(int))
 	return 0;
 }
 
-/* A list on stdin: not a terminal, and not empty (</dev/null is no list). */
-int
-stdin_has_data(void)
+/*
+ * A tool that needs a list reads it from stdin; a terminal there means
+ * the pipe was forgotten, and reading it would only wait.
+ */
+void
+list_stdin_check(const char *tool)
 {
-	struct pollfd p = { .fd = 0, .events = POLLIN };
-	int c;
-
-	if (isatty(0))
-		return 0;
-	if (poll(&p, 1, -1) == -1 || (p.revents & (POLLIN | POLLHUP)) == 0)
-		return 0;
-	if ((c = getc(stdin)) == EOF)
-		return 0;
-	ungetc(c, stdin);
-	return 1;
+	if (isatty(STDIN_FILENO))
+		mig_errx(EXIT_USAGE, "stdin is a terminal, not a list of "
+		    "migrations; pipe one in: mig-list | %s", tool);
 }
 
 volatile int mig_signal;
+void (*volatile signal_hook)(void);
 
 static void
 on_signal(int sig)
 {
 	mig_signal = sig;
+	if (signal_hook != NULL)
+		signal_hook();
 }
 
 /* No SA_RESTART: a signal must wake the poll() that waits for the server. */
@@ -257,6 +271,15 @@ int
 exit_code_for_signal(void)
 {
 	return 128 + mig_signal;
+}
+
+/* Exits 130 or 143 if a signal came, saying what it interrupted. */
+void
+signal_check(const char *what)
+{
+	if (mig_signal)
+		mig_errx(exit_code_for_signal(), "interrupted by %s while %s",
+		    mig_signal == SIGINT ? "SIGINT" : "SIGTERM", what);
 }
 
 /* A VERSION given as an option: digits, compared by value. */
@@ -299,23 +322,36 @@ json_str(FILE *fp, const char *s)
 	fputc('"', fp);
 }
 
-static char *secrets[8];
-static size_t nsecrets;
-
 /*
- * Passwords seen in the connection settings; every message passes through
- * mask_secrets, so none is ever printed.
+ * The length of "password" or "sslpassword" and the "=" after it when p
+ * starts such a setting as a word of its own, else 0.
  */
-void
-secret_add(const char *s, size_t n)
+static size_t
+password_setting(const char *msg, const char *p)
 {
-	for (size_t i = 0; i < nsecrets; i++)
-		if (strlen(secrets[i]) == n && strncmp(secrets[i], s, n) == 0)
-			return;
-	if (n > 0 && nsecrets < sizeof secrets / sizeof secrets[0])
-		secrets[nsecrets++] = xstrndup(s, n);
+	const char *q = p;
+
+	if (p > msg && strchr(" \t\n\"'?&(,;", p[-1]) == NULL)
+		return 0;
+	if (strncmp(q, "ssl", 3) == 0)
+		q += 3;
+	if (strncmp(q, "password", 8) != 0)
+		return 0;
+	q += 8;
+	q += strspn(q, " \t");
+	if (*q != '=')
+		return 0;
+	q++;
+	return (size_t)(q + strspn(q, " \t") - p);
 }
 
+/*
+ * Every message passes through here, so that a connection string that
+ * reaches one (echoed by a server, say) shows no password. What is masked
+ * is found by its place, never by its text: the part between "scheme://
+ * user:" and "@", and the value of a password setting. Messages name the
+ * server as user@host:port/dbname, which holds none.
+ */
 char *
 mask_secrets(const char *msg)
 {
@@ -323,19 +359,37 @@ mask_secrets(const char *msg)
 	const char *p = msg;
 
 	buf_add(&b, "", 0);
-	while (*p) {
-		size_t i, best = 0;
+	while (*p != '\0') {
+		size_t n;
 
-		for (i = 0; i < nsecrets; i++) {
-			size_t n = strlen(secrets[i]);
-			if (n > best && strncmp(p, secrets[i], n) == 0)
-				best = n;
+		if (strncmp(p, "://", 3) == 0) {
+			const char *u = p + 3, *e = u + strcspn(u, "@/ \t\n\"'");
+			const char *c = memchr(u, ':', (size_t)(e - u));
+
+			if (*e == '@' && c != NULL) {
+				buf_add(&b, p, (size_t)(c + 1 - p));
+				buf_addstr(&b, "***");
+				p = e;
+				continue;
+			}
 		}
-		if (best) {
-			buf_addstr(&b, "***");
-			p += best;
-		} else
-			buf_add(&b, p++, 1);
+		if ((n = password_setting(msg, p)) > 0) {
+			const char *v = p + n;
+
+			buf_add(&b, p, n);
+			if (*v == '\'') {
+				for (v++; *v != '\0' && *v != '\''; v++)
+					if (*v == '\\' && v[1] != '\0')
+						v++;
+				buf_addstr(&b, "'***'");
+				p = *v == '\'' ? v + 1 : v;
+			} else {
+				p = v + strcspn(v, " \t\n&\"'),;");
+				buf_addstr(&b, "***");
+			}
+			continue;
+		}
+		buf_add(&b, p++, 1);
 	}
 	return b.s;
 }
@@ -346,7 +400,7 @@ vmessage(const char *fmt, va_list ap)
 	char *s, *m;
 
 	if (vasprintf(&s, fmt, ap) < 0)
-		err(EXIT_UNAVAILABLE, "vasprintf");
+		err(EXIT_OSERR, "vasprintf");
 	m = mask_secrets(s);
 	fflush(stdout);
 	fprintf(stderr, "%s: %s\n", program_invocation_short_name, m);
