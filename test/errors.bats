@@ -193,11 +193,11 @@ hold_advisory_lock() {
 	assert_output 0001
 }
 
-@test "errors: a password in a server message is masked" {
-	put 0001_a.sql "-- migrate:up\nDO \$\$ BEGIN RAISE EXCEPTION 'x%y', '$PGTMP_PASSWORD'; END \$\$;\n"
+@test "errors: a password in a connection string quoted by a server message is masked" {
+	put 0001_a.sql "-- migrate:up\nDO \$\$ BEGIN RAISE EXCEPTION 'x % y', 'password=$PGTMP_PASSWORD'; END \$\$;\n"
 	run --separate-stderr apply
 	assert_failure 1
-	[[ $stderr == *'migrations/0001_a.sql:2:1: ERROR: x***y (SQLSTATE P0001)'* ]]
+	[[ $stderr == *'migrations/0001_a.sql:2:1: ERROR: x password=*** y (SQLSTATE P0001)'* ]]
 }
 
 @test "errors: an error inside a function says where in a CONTEXT line" {

@@ -486,9 +486,9 @@ checksum_hex(const char *s, size_t n, char out[65])
 	/* Fetched once: an implicit fetch per file would look it up anew. */
 	if (sha256 == NULL && (sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) ==
 	    NULL)
-		mig_errx(EXIT_UNAVAILABLE, "SHA-256 is not available from OpenSSL");
+		mig_errx(EXIT_OSERR, "SHA-256 is not available from OpenSSL");
 	if (!EVP_Digest(s, n, md, NULL, sha256, NULL))
-		mig_errx(EXIT_UNAVAILABLE, "SHA-256 failed");
+		mig_errx(EXIT_OSERR, "SHA-256 failed");
 	for (int i = 0; i < 32; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
