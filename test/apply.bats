@@ -5,22 +5,6 @@
 
 load helper
 
-# apply [ARGS...]: `mig-list | mig-apply ARGS` on the default directory,
-# failing as mig-list would when the listing itself fails.
-apply() {
-	mig-list >"$BATS_TEST_TMPDIR/list" || return
-	mig-apply "$@" <"$BATS_TEST_TMPDIR/list"
-}
-
-# sha TEXT: the hex SHA-256 of TEXT as given (no newline added).
-sha() {
-	printf '%s' "$1" | sha256sum | cut -d' ' -f1
-}
-
-line() {
-	printf '%s\t%s\tmigrations/%s_%s.sql' "$1" "$2" "$1" "$2"
-}
-
 teardown() {
 	bg_cleanup
 	mig_teardown

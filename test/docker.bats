@@ -19,21 +19,6 @@ load helper
 
 # ---- shared state --------------------------------------------------------
 
-# The native just binary when rust-just's launcher wraps it (the launcher
-# costs a second per call); otherwise whatever `just` is.
-find_just() {
-	local j root
-	j=$(command -v just) || return 1
-	root=$(npm root -g 2>/dev/null || true)
-	if [[ -n $root ]]; then
-		local native
-		for native in "$root"/rust-just/node_modules/rust-just-*/bin/just; do
-			[[ -x $native ]] && { echo "$native"; return 0; }
-		done
-	fi
-	echo "$j"
-}
-
 find_compose() {
 	if docker compose version >/dev/null 2>&1; then
 		echo "docker compose"
@@ -158,8 +143,6 @@ teardown() {
 }
 
 # ---- helpers -------------------------------------------------------------
-
-just() { "$JUST" "$@"; }
 
 # shellcheck disable=SC2086 # COMPOSE_CMD is one or two words
 dc() { $COMPOSE_CMD "$@"; }

@@ -5,21 +5,6 @@
 
 load helper
 
-apply() {
-	mig-list >"$BATS_TEST_TMPDIR/list" || return
-	mig-apply "$@" <"$BATS_TEST_TMPDIR/list"
-}
-
-revert() {
-	mig-list >"$BATS_TEST_TMPDIR/list" || return
-	mig-revert "$@" <"$BATS_TEST_TMPDIR/list"
-}
-
-# put FILE TEXT: write $MIGDIR/FILE exactly as TEXT (printf %b escapes).
-put() {
-	printf '%b' "$2" >"$MIGDIR/$1"
-}
-
 teardown() {
 	bg_cleanup
 	mig_teardown

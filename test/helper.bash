@@ -191,6 +191,40 @@ write_mig() {
 	} >"$file"
 }
 
+# put FILE [TEXT]: write $MIGDIR/FILE exactly as TEXT with its printf %b
+# escapes, or without TEXT as stdin byte for byte.
+put() {
+	if (($# >= 2)); then
+		printf '%b' "$2" >"$MIGDIR/$1"
+	else
+		cat >"$MIGDIR/$1"
+	fi
+}
+
+# apply [ARGS...]: `mig-list | mig-apply ARGS` on the default directory,
+# failing as mig-list would when the listing itself fails.
+apply() {
+	mig-list >"$BATS_TEST_TMPDIR/list" || return
+	mig-apply "$@" <"$BATS_TEST_TMPDIR/list"
+}
+
+# revert [ARGS...]: `mig-list | mig-revert ARGS`, the same way.
+revert() {
+	mig-list >"$BATS_TEST_TMPDIR/list" || return
+	mig-revert "$@" <"$BATS_TEST_TMPDIR/list"
+}
+
+# line VERSION NAME [PATH]: the list line mig-list gives (and mig-apply and
+# mig-revert print) for migrations/VERSION_NAME.sql, or for PATH.
+line() {
+	printf '%s\t%s\t%s' "$1" "$2" "${3:-migrations/$1_$2.sql}"
+}
+
+# sha TEXT: the hex SHA-256 of TEXT as given (no newline added).
+sha() {
+	printf '%s' "$1" | sha256sum | cut -d' ' -f1
+}
+
 # applied_versions [TABLE]: the version column of the history table, one per
 # line in id order; nothing when the table does not exist.
 applied_versions() {
@@ -209,6 +243,17 @@ table_exists() {
 	[[ $r == t ]]
 }
 
+# wait_until SECONDS SQL: polls SQL (as the superuser) until it returns t.
+wait_until() {
+	local secs=$1 sql=$2 i
+	for ((i = 0; i < secs * 20; i++)); do
+		[[ $(psql_admin -c "$sql") == t ]] && return 0
+		sleep 0.05
+	done
+	echo "timed out after ${secs}s waiting for: $sql" >&2
+	return 1
+}
+
 # pg_restart: restart the shared server (fast shutdown, data kept).
 pg_restart() {
 	"$REPO/scripts/pgtmp" restart "$PGTMP_DIR"
@@ -225,6 +270,25 @@ pg_halt() {
 pg_resume() {
 	"$REPO/scripts/pgtmp" start "$PGTMP_DIR" >/dev/null
 }
+
+# ---- just -------------------------------------------------------------
+
+# find_just: the native just binary when rust-just's launcher wraps it (the
+# launcher costs a second per call); otherwise whatever `just` is.
+find_just() {
+	local j root native
+	j=$(command -v just) || return 1
+	root=$(npm root -g 2>/dev/null || true)
+	if [[ -n $root ]]; then
+		for native in "$root"/rust-just/node_modules/rust-just-*/bin/just; do
+			[[ -x $native ]] && { echo "$native"; return 0; }
+		done
+	fi
+	echo "$j"
+}
+
+# just ARGS...: $JUST (find_just's answer, which the file's setup_file sets).
+just() { "${JUST:?no JUST: set it from find_just in setup_file}" "$@"; }
 
 # ---- setup / teardown ---------------------------------------------------
 
