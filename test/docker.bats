@@ -132,14 +132,12 @@ teardown_file() {
 }
 
 setup() {
-	cd "$PROJ"
-	MIG_OUTPUT_LOG=$BATS_TEST_TMPDIR/output.log
-	: >"$MIG_OUTPUT_LOG"
+	cd "$PROJ" || return
 	mig_secret "$POSTGRES_PASSWORD"
 }
 
 teardown() {
-	mig_leak_check "$MIG_OUTPUT_LOG"
+	mig_guard
 }
 
 # ---- helpers -------------------------------------------------------------

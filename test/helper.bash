@@ -16,10 +16,11 @@
 # A file that needs its own setup/teardown must call mig_setup/mig_teardown
 # from them.
 #
-# Password guard: every `run` appends $output (and $stderr) to
-# $MIG_OUTPUT_LOG; teardown fails the test if the password of DATABASE_URL
-# (or a string given to mig_secret) appears there or in what the test
-# printed itself.
+# Password guard: teardown (mig_guard) fails the test if the password of
+# DATABASE_URL (or a string given to mig_secret) appears in the output of
+# any `run`, stdout or stderr, in what the test printed itself, or in
+# $MIG_OUTPUT_LOG, a file where a test adds the output of commands it ran
+# outside `run`.
 
 MIG_HELPER_DIR=$(cd "${BASH_SOURCE[0]%/*}" && pwd -P)
 REPO=${MIG_HELPER_DIR%/test}
@@ -65,25 +66,14 @@ mig_secret() {
 	return 0
 }
 
-# Keep bats' own run, and log what every run captured.
-eval "bats_original_run() $(declare -f run | tail -n +2)"
-
-run() {
-	local mig_run_status=0
-	# stderr is only this run's when it asked for --separate-stderr.
-	unset stderr stderr_lines
-	bats_original_run "$@" || mig_run_status=$?
-	if [[ -n ${MIG_OUTPUT_LOG:-} ]]; then
-		# shellcheck disable=SC2154 # output and stderr are set by bats' run
-		{
-			printf '%s\n' "$output"
-			if [[ -n ${stderr+set} ]]; then
-				printf '%s\n' "$stderr"
-			fi
-		} >>"$MIG_OUTPUT_LOG"
-	fi
-	return "$mig_run_status"
-}
+# Every run prints what it captured, as under `bats --verbose-run`, into the
+# test's own output ($BATS_OUT), where the guard reads it together with what
+# the test printed; bats keeps each run --separate-stderr's stderr in a file
+# $BATS_TEST_TMPDIR/separate-stderr-*. So bats' run stays bats' own, with
+# nothing of ours to keep in step with it. (A failing test's report shows
+# every run's output too.)
+# shellcheck disable=SC2034 # bats' run reads it
+BATS_VERBOSE_RUN=1
 
 # mig_leak_check FILE...: exit 1 naming the file when a secret appears in
 # it. Never prints the secret itself.
@@ -111,6 +101,25 @@ mig_mask_secrets() {
 		text=${text//"$s"/*****}
 	done
 	printf '%s\n' "$text" >"$f"
+}
+
+# mig_guard: fail, saying so, when a secret appears in what this test
+# printed or any of its runs captured (see BATS_VERBOSE_RUN above), or in
+# $MIG_OUTPUT_LOG, where a test adds what commands it ran outside run (in
+# the background, say) printed. Masks them all, so the report shows none.
+mig_guard() {
+	local f files=()
+	for f in ${BATS_OUT:+"$BATS_OUT"} ${MIG_OUTPUT_LOG:+"$MIG_OUTPUT_LOG"} \
+		"${BATS_TEST_TMPDIR:?}"/separate-stderr-*; do
+		[[ -f $f ]] && files+=("$f")
+	done
+	((${#files[@]})) || return 0
+	mig_leak_check "${files[@]}" && return 0
+	echo "a password appeared in the output of this test (masked in this report)"
+	for f in "${files[@]}"; do
+		mig_mask_secrets "$f"
+	done
+	return 1
 }
 
 # A bare `wait` would also wait for bats' own timeout watchdog (a child of
@@ -330,14 +339,7 @@ mig_teardown() {
 		PSQL_ADMIN_DB=postgres psql_admin \
 			-c "DROP DATABASE IF EXISTS $TEST_DB WITH (FORCE)" || rc=1
 	fi
-	if [[ -n ${MIG_OUTPUT_LOG:-} ]]; then
-		if ! mig_leak_check "$MIG_OUTPUT_LOG" ${BATS_OUT:+"$BATS_OUT"}; then
-			echo "a password appeared in the output of this test (masked in this report)"
-			mig_mask_secrets "$MIG_OUTPUT_LOG"
-			[[ -n ${BATS_OUT:-} ]] && mig_mask_secrets "$BATS_OUT"
-			rc=1
-		fi
-	fi
+	mig_guard || rc=1
 	return "$rc"
 }
 
