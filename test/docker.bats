@@ -110,7 +110,7 @@ setup_file() {
 	COMPOSE_CMD=$(find_compose)
 	export JUST COMPOSE_CMD
 
-	cd "$PROJ"
+	cd "$PROJ" || return
 	"$JUST" db-up >"$BATS_FILE_TMPDIR/db-up.log" 2>&1 ||
 		{ cat "$BATS_FILE_TMPDIR/db-up.log" >&2; return 1; }
 	"$JUST" db-stack-up >"$BATS_FILE_TMPDIR/up.log" 2>&1 ||
@@ -225,6 +225,7 @@ restart_app() {
 	assert_success
 	assert_output "postgres://postgres:devpass@localhost:5432/app"
 	# The containers reach postgres:5432 through libpq's variables.
+	# shellcheck disable=SC2086 # COMPOSE_CMD is one or two words
 	run "${clean[@]}" COMPOSE_FILE="$PROJ/docker-compose.yml" $COMPOSE_CMD config
 	assert_success
 	assert_line --regexp '^ +PGHOST: postgres$'
