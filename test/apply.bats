@@ -5,22 +5,6 @@
 
 load helper
 
-# apply [ARGS...]: `mig-list | mig-apply ARGS` on the default directory,
-# failing as mig-list would when the listing itself fails.
-apply() {
-	mig-list >"$BATS_TEST_TMPDIR/list" || return
-	mig-apply "$@" <"$BATS_TEST_TMPDIR/list"
-}
-
-# sha TEXT: the hex SHA-256 of TEXT as given (no newline added).
-sha() {
-	printf '%s' "$1" | sha256sum | cut -d' ' -f1
-}
-
-line() {
-	printf '%s\t%s\tmigrations/%s_%s.sql' "$1" "$2" "$1" "$2"
-}
-
 teardown() {
 	bg_cleanup
 	mig_teardown
@@ -32,6 +16,7 @@ hold_lock() {
 	local i
 	psql_admin -c "CREATE TABLE $1 (x int); GRANT ALL ON $1 TO mig"
 	psql_admin -c 'BEGIN' -c "LOCK TABLE $1" -c 'SELECT pg_sleep(60)' >/dev/null 2>&1 &
+	# shellcheck disable=SC2034 # bg_cleanup (helper.bash) reads it
 	BG_PID=$!
 	for ((i = 0; i < 200; i++)); do
 		BG_BACKEND=$(psql_admin -c "SELECT pid FROM pg_locks WHERE relation = '$1'::regclass
@@ -705,6 +690,7 @@ CREATE TABLE owned3 (x int);"
 	assert_success
 	write_mig 0002_alter 'ALTER TABLE t ADD COLUMN y int;'
 	psql_admin -c 'BEGIN' -c 'LOCK TABLE t' -c 'SELECT pg_sleep(5)' >/dev/null 2>&1 &
+	# shellcheck disable=SC2034 # bg_cleanup (helper.bash) reads it
 	BG_PID=$!
 	local i
 	for ((i = 0; i < 100; i++)); do
@@ -731,6 +717,7 @@ CREATE TABLE owned3 (x int);"
 	write_mig 0002_u 'CREATE TABLE u (x int);'
 	write_mig 0003_alter 'ALTER TABLE t ADD COLUMN y int;'
 	psql_admin -c 'BEGIN' -c 'LOCK TABLE t' -c 'SELECT pg_sleep(1)' >/dev/null 2>&1 &
+	# shellcheck disable=SC2034 # bg_cleanup (helper.bash) reads it
 	BG_PID=$!
 	local i
 	for ((i = 0; i < 100; i++)); do

@@ -5,17 +5,6 @@
 
 load helper
 
-# wait_until SECONDS SQL: polls SQL (as the superuser) until it returns t.
-wait_until() {
-	local secs=$1 sql=$2 i
-	for ((i = 0; i < secs * 20; i++)); do
-		[[ $(psql_admin -c "$sql") == t ]] && return 0
-		sleep 0.05
-	done
-	echo "timed out after ${secs}s waiting for: $sql" >&2
-	return 1
-}
-
 # hold_lock KEY: a superuser session in the background holds the advisory
 # lock hashtextextended(KEY, 0) until the test ends (teardown's DROP
 # DATABASE ... WITH (FORCE) ends it). Sets HOLDER_PID (the backend's pid).

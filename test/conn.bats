@@ -117,7 +117,8 @@ drop_other_db() {
 }
 
 @test "conn: DATABASE_URL wins over PG* variables" {
-	export PGHOST=127.0.0.2 PGPORT=$(free_port) PGUSER=nobody PGDATABASE=nodb
+	PGPORT=$(free_port)
+	export PGHOST=127.0.0.2 PGPORT PGUSER=nobody PGDATABASE=nodb
 	run --separate-stderr mig-current
 	assert_success
 }

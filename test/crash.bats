@@ -11,17 +11,6 @@ load helper
 # gets the GUC through PGOPTIONS.
 SLEEP="SELECT pg_sleep(CASE WHEN current_setting('mig.test_sleep', true) = 'on' THEN 60 ELSE 0 END);"
 
-# wait_until SECONDS SQL: polls SQL (as the superuser) until it returns t.
-wait_until() {
-	local secs=$1 sql=$2 i
-	for ((i = 0; i < secs * 20; i++)); do
-		[[ $(psql_admin -c "$sql") == t ]] && return 0
-		sleep 0.05
-	done
-	echo "timed out after ${secs}s waiting for: $sql" >&2
-	return 1
-}
-
 TOOL=mig-apply
 SLEEPING="SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name LIKE 'mig-%'
 	AND state = 'active' AND query LIKE '%pg_sleep%'"

@@ -38,7 +38,7 @@ schema() {
 		[[ ${f##*/} =~ ^[0-9]{4}_[a-z0-9_]+\.sql$ ]]
 		[[ $(grep -c '^-- migrate:up' "$f") == 1 ]]
 		[[ $(grep -c '^-- migrate:down' "$f") == 1 ]]
-		[[ -n $(section "$f" down | grep -v '^\s*\(--.*\)\?$') ]]
+		section "$f" down | grep -qv '^\s*\(--.*\)\?$'
 		# Nothing but comments and blank lines before the first marker.
 		run awk '/^-- migrate:/ { exit } !/^[[:space:]]*(--.*)?$/ { print FILENAME": "FNR": "$0 }' "$f"
 		assert_output ''

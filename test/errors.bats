@@ -5,21 +5,6 @@
 
 load helper
 
-apply() {
-	mig-list >"$BATS_TEST_TMPDIR/list" || return
-	mig-apply "$@" <"$BATS_TEST_TMPDIR/list"
-}
-
-revert() {
-	mig-list >"$BATS_TEST_TMPDIR/list" || return
-	mig-revert "$@" <"$BATS_TEST_TMPDIR/list"
-}
-
-# put FILE TEXT: write $MIGDIR/FILE exactly as TEXT (printf %b escapes).
-put() {
-	printf '%b' "$2" >"$MIGDIR/$1"
-}
-
 teardown() {
 	bg_cleanup
 	mig_teardown
@@ -31,6 +16,7 @@ hold_advisory_lock() {
 	local key="mig:public.${1:-mig_history}" i
 	psql_admin -c "SELECT pg_advisory_lock(hashtextextended('$key', 0))" \
 		-c 'SELECT pg_sleep(20)' >/dev/null 2>&1 &
+	# shellcheck disable=SC2034 # bg_cleanup (helper.bash) reads it
 	BG_PID=$!
 	for ((i = 0; i < 200; i++)); do
 		BG_BACKEND=$(psql_admin -c "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted

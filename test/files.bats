@@ -7,16 +7,6 @@ load helper
 
 TAB=$'\t'
 
-# put FILE: write stdin to $MIGDIR/FILE byte for byte.
-put() {
-	cat >"$MIGDIR/$1"
-}
-
-# sha TEXT: hex SHA-256 of TEXT as printf '%s' writes it.
-sha() {
-	printf '%s' "$1" | sha256sum | cut -d' ' -f1
-}
-
 listed() {
 	mig-list
 }

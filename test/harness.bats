@@ -55,21 +55,61 @@ load helper
 @test "harness: the guard finds a planted secret in run output" {
 	mig_secret "planted-$$-secret"
 	run echo "connecting to postgresql://x:planted-$$-secret@h/db"
-	run mig_leak_check "$MIG_OUTPUT_LOG"
-	assert_failure
+	run ! mig_guard
+	assert_output --partial 'password leak'
+	assert_output --partial 'a password appeared'
+	refute_output --partial "planted-$$-secret"
+	# mig_guard masked it: this test's own teardown passes.
+	run mig_guard
+	assert_success
+}
+
+@test "harness: the guard finds a planted secret in a run's separate stderr" {
+	mig_secret "planted-$$-secret"
+	run --separate-stderr bash -c 'echo fine; echo "planted-$1-secret" >&2' _ "$$"
+	assert_output fine
+	run ! mig_guard
 	assert_output --partial 'password leak'
 	refute_output --partial "planted-$$-secret"
-
-	# The same with stderr kept apart.
-	: >"$MIG_OUTPUT_LOG"
-	run --separate-stderr bash -c 'echo fine; echo "planted-$1-secret" >&2' _ "$$"
-	run mig_leak_check "$MIG_OUTPUT_LOG"
-	assert_failure
-
-	# Clear the planted line so this test's own teardown passes.
-	: >"$MIG_OUTPUT_LOG"
-	run mig_leak_check "$MIG_OUTPUT_LOG"
+	run mig_guard
 	assert_success
+}
+
+@test "harness: the guard reads MIG_OUTPUT_LOG, for output of commands outside run" {
+	mig_secret "planted-$$-secret"
+	bash -c 'echo "planted-$1-secret" >&2' _ "$$" 2>>"$MIG_OUTPUT_LOG"
+	run ! mig_guard
+	run mig_guard
+	assert_success
+}
+
+# A test file of its own, run by bats as the suite runs one, whose tests
+# print DATABASE_URL each in another way: all but the last must fail, the
+# report naming the leak and never showing the password. (Its lines are
+# quoted: bats would take a line of this file starting with @test for a
+# test of its own.)
+@test "harness: a test that leaks the password fails, however it printed it" {
+	mkdir inner
+	printf '%s\n' >inner/leak.bats "load '$REPO/test/helper'" \
+		'@test "leak: in the output of run" { run echo "$DATABASE_URL"; }' \
+		'@test "leak: in the stderr of run --separate-stderr" { run --separate-stderr bash -c '"'"'echo "$DATABASE_URL" >&2'"'"'; }' \
+		'@test "leak: printed by the test" { echo "$DATABASE_URL"; }' \
+		'@test "leak: in MIG_OUTPUT_LOG" { (echo "$DATABASE_URL" >&2) 2>>"$MIG_OUTPUT_LOG"; }' \
+		'@test "leak: none" { run echo "${DATABASE_URL%%:*}"; }'
+	# Nothing of this run's bats may reach that one: its variables, fd 3.
+	local v clean=()
+	for v in "${!BATS_@}"; do
+		clean+=(-u "$v")
+	done
+	run env "${clean[@]}" bats --formatter tap inner/leak.bats 3>&-
+	assert_failure
+	assert_line "not ok 1 leak: in the output of run"
+	assert_line "not ok 2 leak: in the stderr of run --separate-stderr"
+	assert_line "not ok 3 leak: printed by the test"
+	assert_line "not ok 4 leak: in MIG_OUTPUT_LOG"
+	assert_line "ok 5 leak: none"
+	[[ $(grep -c 'a password appeared in the output of this test' <<<"$output") == 4 ]]
+	refute_output --partial "$PGTMP_PASSWORD"
 }
 
 @test "harness: the guard knows the suite's password and masks it" {

@@ -16,10 +16,11 @@
 # A file that needs its own setup/teardown must call mig_setup/mig_teardown
 # from them.
 #
-# Password guard: every `run` appends $output (and $stderr) to
-# $MIG_OUTPUT_LOG; teardown fails the test if the password of DATABASE_URL
-# (or a string given to mig_secret) appears there or in what the test
-# printed itself.
+# Password guard: teardown (mig_guard) fails the test if the password of
+# DATABASE_URL (or a string given to mig_secret) appears in the output of
+# any `run`, stdout or stderr, in what the test printed itself, or in
+# $MIG_OUTPUT_LOG, a file where a test adds the output of commands it ran
+# outside `run`.
 
 MIG_HELPER_DIR=$(cd "${BASH_SOURCE[0]%/*}" && pwd -P)
 REPO=${MIG_HELPER_DIR%/test}
@@ -65,25 +66,14 @@ mig_secret() {
 	return 0
 }
 
-# Keep bats' own run, and log what every run captured.
-eval "bats_original_run() $(declare -f run | tail -n +2)"
-
-run() {
-	local mig_run_status=0
-	# stderr is only this run's when it asked for --separate-stderr.
-	unset stderr stderr_lines
-	bats_original_run "$@" || mig_run_status=$?
-	if [[ -n ${MIG_OUTPUT_LOG:-} ]]; then
-		# shellcheck disable=SC2154 # output and stderr are set by bats' run
-		{
-			printf '%s\n' "$output"
-			if [[ -n ${stderr+set} ]]; then
-				printf '%s\n' "$stderr"
-			fi
-		} >>"$MIG_OUTPUT_LOG"
-	fi
-	return "$mig_run_status"
-}
+# Every run prints what it captured, as under `bats --verbose-run`, into the
+# test's own output ($BATS_OUT), where the guard reads it together with what
+# the test printed; bats keeps each run --separate-stderr's stderr in a file
+# $BATS_TEST_TMPDIR/separate-stderr-*. So bats' run stays bats' own, with
+# nothing of ours to keep in step with it. (A failing test's report shows
+# every run's output too.)
+# shellcheck disable=SC2034 # bats' run reads it
+BATS_VERBOSE_RUN=1
 
 # mig_leak_check FILE...: exit 1 naming the file when a secret appears in
 # it. Never prints the secret itself.
@@ -111,6 +101,25 @@ mig_mask_secrets() {
 		text=${text//"$s"/*****}
 	done
 	printf '%s\n' "$text" >"$f"
+}
+
+# mig_guard: fail, saying so, when a secret appears in what this test
+# printed or any of its runs captured (see BATS_VERBOSE_RUN above), or in
+# $MIG_OUTPUT_LOG, where a test adds what commands it ran outside run (in
+# the background, say) printed. Masks them all, so the report shows none.
+mig_guard() {
+	local f files=()
+	for f in ${BATS_OUT:+"$BATS_OUT"} ${MIG_OUTPUT_LOG:+"$MIG_OUTPUT_LOG"} \
+		"${BATS_TEST_TMPDIR:?}"/separate-stderr-*; do
+		[[ -f $f ]] && files+=("$f")
+	done
+	((${#files[@]})) || return 0
+	mig_leak_check "${files[@]}" && return 0
+	echo "a password appeared in the output of this test (masked in this report)"
+	for f in "${files[@]}"; do
+		mig_mask_secrets "$f"
+	done
+	return 1
 }
 
 # A bare `wait` would also wait for bats' own timeout watchdog (a child of
@@ -191,6 +200,40 @@ write_mig() {
 	} >"$file"
 }
 
+# put FILE [TEXT]: write $MIGDIR/FILE exactly as TEXT with its printf %b
+# escapes, or without TEXT as stdin byte for byte.
+put() {
+	if (($# >= 2)); then
+		printf '%b' "$2" >"$MIGDIR/$1"
+	else
+		cat >"$MIGDIR/$1"
+	fi
+}
+
+# apply [ARGS...]: `mig-list | mig-apply ARGS` on the default directory,
+# failing as mig-list would when the listing itself fails.
+apply() {
+	mig-list >"$BATS_TEST_TMPDIR/list" || return
+	mig-apply "$@" <"$BATS_TEST_TMPDIR/list"
+}
+
+# revert [ARGS...]: `mig-list | mig-revert ARGS`, the same way.
+revert() {
+	mig-list >"$BATS_TEST_TMPDIR/list" || return
+	mig-revert "$@" <"$BATS_TEST_TMPDIR/list"
+}
+
+# line VERSION NAME [PATH]: the list line mig-list gives (and mig-apply and
+# mig-revert print) for migrations/VERSION_NAME.sql, or for PATH.
+line() {
+	printf '%s\t%s\t%s' "$1" "$2" "${3:-migrations/$1_$2.sql}"
+}
+
+# sha TEXT: the hex SHA-256 of TEXT as given (no newline added).
+sha() {
+	printf '%s' "$1" | sha256sum | cut -d' ' -f1
+}
+
 # applied_versions [TABLE]: the version column of the history table, one per
 # line in id order; nothing when the table does not exist.
 applied_versions() {
@@ -209,6 +252,17 @@ table_exists() {
 	[[ $r == t ]]
 }
 
+# wait_until SECONDS SQL: polls SQL (as the superuser) until it returns t.
+wait_until() {
+	local secs=$1 sql=$2 i
+	for ((i = 0; i < secs * 20; i++)); do
+		[[ $(psql_admin -c "$sql") == t ]] && return 0
+		sleep 0.05
+	done
+	echo "timed out after ${secs}s waiting for: $sql" >&2
+	return 1
+}
+
 # pg_restart: restart the shared server (fast shutdown, data kept).
 pg_restart() {
 	"$REPO/scripts/pgtmp" restart "$PGTMP_DIR"
@@ -225,6 +279,25 @@ pg_halt() {
 pg_resume() {
 	"$REPO/scripts/pgtmp" start "$PGTMP_DIR" >/dev/null
 }
+
+# ---- just -------------------------------------------------------------
+
+# find_just: the native just binary when rust-just's launcher wraps it (the
+# launcher costs a second per call); otherwise whatever `just` is.
+find_just() {
+	local j root native
+	j=$(command -v just) || return 1
+	root=$(npm root -g 2>/dev/null || true)
+	if [[ -n $root ]]; then
+		for native in "$root"/rust-just/node_modules/rust-just-*/bin/just; do
+			[[ -x $native ]] && { echo "$native"; return 0; }
+		done
+	fi
+	echo "$j"
+}
+
+# just ARGS...: $JUST (find_just's answer, which the file's setup_file sets).
+just() { "${JUST:?no JUST: set it from find_just in setup_file}" "$@"; }
 
 # ---- setup / teardown ---------------------------------------------------
 
@@ -266,14 +339,7 @@ mig_teardown() {
 		PSQL_ADMIN_DB=postgres psql_admin \
 			-c "DROP DATABASE IF EXISTS $TEST_DB WITH (FORCE)" || rc=1
 	fi
-	if [[ -n ${MIG_OUTPUT_LOG:-} ]]; then
-		if ! mig_leak_check "$MIG_OUTPUT_LOG" ${BATS_OUT:+"$BATS_OUT"}; then
-			echo "a password appeared in the output of this test (masked in this report)"
-			mig_mask_secrets "$MIG_OUTPUT_LOG"
-			[[ -n ${BATS_OUT:-} ]] && mig_mask_secrets "$BATS_OUT"
-			rc=1
-		fi
-	fi
+	mig_guard || rc=1
 	return "$rc"
 }
 

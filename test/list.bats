@@ -48,7 +48,7 @@ TAB=$'\t'
 
 @test "mig-list: an empty \$MIG_DIR falls back to migrations" {
 	mk migrations/0001_default.sql
-	MIG_DIR= run mig-list
+	MIG_DIR='' run mig-list
 	assert_success
 	assert_output "0001${TAB}default${TAB}migrations/0001_default.sql"
 }

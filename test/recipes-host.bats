@@ -10,20 +10,6 @@
 
 load helper
 
-# The native just binary when rust-just's launcher wraps it (the launcher
-# costs a second per call); otherwise whatever `just` is.
-find_just() {
-	local j root native
-	j=$(command -v just) || return 1
-	root=$(npm root -g 2>/dev/null || true)
-	if [[ -n $root ]]; then
-		for native in "$root"/rust-just/node_modules/rust-just-*/bin/just; do
-			[[ -x $native ]] && { echo "$native"; return 0; }
-		done
-	fi
-	echo "$j"
-}
-
 setup_file() {
 	JUST=$(find_just) || skip "just is not installed"
 	export JUST
@@ -45,8 +31,6 @@ setup() {
 }
 
 teardown() { mig_teardown; }
-
-just() { "$JUST" "$@"; }
 
 # Two applied migrations, each creating a table.
 two_applied() {

@@ -4,21 +4,6 @@
 
 load helper
 
-apply() {
-	mig-list >"$BATS_TEST_TMPDIR/list" || return
-	mig-apply "$@" <"$BATS_TEST_TMPDIR/list"
-}
-
-# revert [ARGS...]: `mig-list | mig-revert ARGS`.
-revert() {
-	mig-list >"$BATS_TEST_TMPDIR/list" || return
-	mig-revert "$@" <"$BATS_TEST_TMPDIR/list"
-}
-
-line() {
-	printf '%s\t%s\t%s' "$1" "$2" "${3:-migrations/$1_$2.sql}"
-}
-
 # three: 0001_a, 0002_b, 0003_c, each creating and dropping its table.
 three() {
 	local v

@@ -49,7 +49,7 @@ write_batch() {
 # final, everything must be applied and valid. Sets PHASE to a summary of
 # what the kill left (rows applied, partial statements).
 check_trial() {
-	local k=$1 final=${2:-} i j v state done
+	local k=$1 final=${2:-} i j v ndone
 	local -A row rel
 	# One round trip: the history rows, then the schema's relations.
 	local kind x y z
@@ -81,27 +81,27 @@ check_trial() {
 		fi
 		if ((i % 3 == 0)); then
 			case $r in
-				'') done=0 ;;
-				applied\|*) done=$NOTX_STMTS ;;
+				'') ndone=0 ;;
+				applied\|*) ndone=$NOTX_STMTS ;;
 				partial\|*)
-					done=${r#partial|}
-					partial="$i:$done"
+					ndone=${r#partial|}
+					partial="$i:$ndone"
 					stopped=1
 					;;
 			esac
 			for ((j = 1; j <= NOTX_STMTS; j++)); do
 				local have=${rel[n${i}_$j]:-}
-				if ((j <= done)) && [[ $have != rel && $have != true ]]; then
+				if ((j <= ndone)) && [[ $have != rel && $have != true ]]; then
 					echo "trial $k: migration $i: statement $j recorded done but n${i}_$j is ${have:-missing}"
 					return 1
 				fi
 				# The statement after the last recorded one may have run
 				# (killed before its record), but only when a row exists.
-				if ((j == done + 1)) && [[ -n $r ]]; then
+				if ((j == ndone + 1)) && [[ -n $r ]]; then
 					continue
 				fi
-				if ((j > done)) && [[ -n $have ]]; then
-					echo "trial $k: migration $i: statement $j not recorded (done $done, row '${r}') but n${i}_$j exists"
+				if ((j > ndone)) && [[ -n $have ]]; then
+					echo "trial $k: migration $i: statement $j not recorded (done $ndone, row '${r}') but n${i}_$j exists"
 					return 1
 				fi
 			done

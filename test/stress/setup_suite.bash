@@ -1,4 +1,4 @@
 # shellcheck shell=bash
 # Lets `bats test/stress` (make stress) find the suite's server setup.
-# shellcheck source=../setup_suite.bash
+# shellcheck source-path=SCRIPTDIR source=../setup_suite.bash
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/setup_suite.bash"

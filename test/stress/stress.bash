@@ -14,17 +14,6 @@ size() {
 	fi
 }
 
-# wait_until SECONDS SQL: polls SQL (as the superuser) until it returns t.
-wait_until() {
-	local secs=$1 sql=$2 i
-	for ((i = 0; i < secs * 20; i++)); do
-		[[ $(psql_admin -c "$sql") == t ]] && return 0
-		sleep 0.05
-	done
-	echo "timed out after ${secs}s waiting for: $sql" >&2
-	return 1
-}
-
 # gone_sql: true once no mig tool has a session on the test's database.
 gone_sql() {
 	echo "SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = '$TEST_DB'

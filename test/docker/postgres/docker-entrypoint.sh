@@ -17,7 +17,7 @@ if [ "$(id -u)" = 0 ]; then
 	mkdir -p "$PGDATA" /var/run/postgresql
 	chown postgres:postgres "$PGDATA" /var/run/postgresql
 	chmod 0700 "$PGDATA"
-	exec setpriv --reuid=postgres --regid=postgres --init-groups "$BASH_SOURCE" "$@"
+	exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" "$@"
 fi
 
 : "${POSTGRES_USER:=postgres}"
@@ -30,10 +30,12 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 		echo 'error: POSTGRES_PASSWORD is empty; set it, or POSTGRES_HOST_AUTH_METHOD=trust' >&2
 		exit 1
 	fi
+	# Words, as the official image splits them (no globbing here).
+	read -ra initdb_args <<<"${POSTGRES_INITDB_ARGS:-}"
 	pwfile=$(mktemp)
 	printf '%s\n' "${POSTGRES_PASSWORD:-}" >"$pwfile"
 	initdb --username="$POSTGRES_USER" --pwfile="$pwfile" --auth-local=trust \
-		--auth-host="$auth" --encoding=UTF8 --locale=C.UTF-8 ${POSTGRES_INITDB_ARGS:-} >/dev/null
+		--auth-host="$auth" --encoding=UTF8 --locale=C.UTF-8 "${initdb_args[@]}" >/dev/null
 	rm -f "$pwfile"
 	printf 'host all all all %s\n' "$auth" >>"$PGDATA/pg_hba.conf"
 
@@ -47,7 +49,11 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	fi
 	for f in /docker-entrypoint-initdb.d/*; do
 		case $f in
-		*.sh) echo "running $f" >&2; . "$f" ;;
+		*.sh)
+			echo "running $f" >&2
+			# shellcheck source=/dev/null # the image user's scripts, not ours
+			. "$f"
+			;;
 		*.sql) echo "running $f" >&2; "${psql[@]}" --dbname "$POSTGRES_DB" -f "$f" ;;
 		*.sql.gz) echo "running $f" >&2; gunzip -c "$f" | "${psql[@]}" --dbname "$POSTGRES_DB" ;;
 		esac
