@@ -48,6 +48,7 @@ main(int argc, char *argv[])
 	struct connopts co = { 0 };
 	struct applyopts ao = { 0 };
 	struct miglist l = { 0 };
+	struct buf in = { 0 };
 	int ch;
 
 	catch_signals();
@@ -73,8 +74,9 @@ main(int argc, char *argv[])
 	list_stdin_check("mig-apply");
 	conn_check(&co);
 	conn_begin(&co);
-	conn_wait_readable(STDIN_FILENO);
-	list_read(stdin, "stdin", &l);
+	conn_read_input(STDIN_FILENO, &in, "waiting for the list on stdin");
+	list_read(&in, "stdin", &l);
+	buf_free(&in);
 	apply_run(&co, &ao, &l);
 	list_free(&l);
 	mig_exit(0);

@@ -34,6 +34,7 @@ main(int argc, char *argv[])
 	};
 	struct connopts co = { 0 };
 	struct miglist l = { 0 };
+	struct buf in = { 0 };
 	enum currentmode mode = CUR_LAST;
 	int ch, json = 0;
 
@@ -58,8 +59,9 @@ main(int argc, char *argv[])
 	conn_check(&co);
 	if (mode == CUR_STATUS) {
 		conn_begin(&co);
-		conn_wait_readable(STDIN_FILENO);
-		list_read(stdin, "stdin", &l);
+		conn_read_input(STDIN_FILENO, &in, "waiting for the list on stdin");
+		list_read(&in, "stdin", &l);
+		buf_free(&in);
 	}
 	current_run(&co, mode, json, &l);
 	signal_check("reading the history");

@@ -42,11 +42,13 @@ static int
 read_list(struct miglist *l)
 {
 	struct stat st;
+	struct buf in = { 0 };
 
 	if (fstat(STDIN_FILENO, &st) == -1 || S_ISCHR(st.st_mode))
 		return 0;
-	conn_wait_readable(STDIN_FILENO);
-	list_read(stdin, "stdin", l);
+	conn_read_input(STDIN_FILENO, &in, "waiting for the list on stdin");
+	list_read(&in, "stdin", l);
+	buf_free(&in);
 	if (l->n == 0)
 		mig_errx(EXIT_NOINPUT, "stdin: the list of migrations is empty, "
 		    "which usually means that the command writing it failed; "

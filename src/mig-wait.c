@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "lib/mig.h"
 
@@ -33,6 +34,7 @@ main(int argc, char *argv[])
 	};
 	struct connopts co = { 0 };
 	struct miglist l = { 0 };
+	struct buf in = { 0 };
 	long timeout = 60;
 	int ch, quiet = 0, applied = 0;
 
@@ -57,8 +59,11 @@ main(int argc, char *argv[])
 	if (applied)
 		list_stdin_check("mig-wait --applied");
 	conn_check(&co);
-	if (applied)
-		list_read(stdin, "stdin", &l);
+	if (applied) {
+		conn_read_input(STDIN_FILENO, &in, "reading the list on stdin");
+		list_read(&in, "stdin", &l);
+		buf_free(&in);
+	}
 	wait_run(&co, timeout, quiet, applied ? &l : NULL);
 	list_free(&l);
 	mig_exit(0);

@@ -262,6 +262,7 @@ drop_other_db() {
 	mkfifo fifo
 	psql_admin -c 'BEGIN' -c 'LOCK TABLE mig_history' -c '\! echo locked >fifo' \
 		-c 'SELECT pg_sleep(30)' >/dev/null 2>&1 &
+	# shellcheck disable=SC2034 # bg_cleanup (helper.bash) reads it
 	BG_PID=$!
 	read -r _ <fifo
 	mig-current >out 2>err &
@@ -412,7 +413,7 @@ drop_other_db() {
 			if [[ $o == *,* ]]; then
 				assert_line --regexp "^  ${o%%,*}, ${o#*,}[= ].* [a-z]"
 			else
-				assert_line --regexp "^      $o[= ].* [a-z]"
+				assert_line --regexp "^      ${o}[= ].* [a-z]"
 			fi
 		done
 		run --separate-stderr "$t" --bogus

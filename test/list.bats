@@ -449,23 +449,23 @@ in_syscall() {
 	return 1
 }
 
-# signal_reading SIG LINES CMD...: CMD reading a pipe that stays open, with
-# SIGINT and SIGTERM at their defaults as in a terminal; LINES (may be
+# signal_reading SIG FIRST CMD...: CMD reading a pipe that stays open, with
+# SIGINT and SIGTERM at their defaults as in a terminal; FIRST (may be
 # empty) are written first; SIG once it waits for more. Sets ST and ERR.
 signal_reading() {
-	local sig=$1 lines=$2 pid
+	local sig=$1 first=$2 pid
 	shift 2
 	rm -f in
 	mkfifo in
 	exec 9<>in
 	env --default-signal=INT,TERM "$@" <in >out 2>err &
 	pid=$!
-	in_syscall "$pid" 0 7
-	if [[ -n $lines ]]; then
-		printf '%s\n' "$lines" >&9
+	in_syscall "$pid" 0 7 271
+	if [[ -n $first ]]; then
+		printf '%s\n' "$first" >&9
 		# The line read, it waits in read(2) for the rest.
 		sleep 0.2
-		in_syscall "$pid" 0 7
+		in_syscall "$pid" 0 7 271
 	fi
 	kill -"$sig" "$pid"
 	exit_status "$pid"
@@ -545,10 +545,12 @@ exit_status() {
 	mkfifo fifo
 	psql_admin -c 'BEGIN' -c 'LOCK TABLE mig_history' -c '\! echo locked >fifo' \
 		-c 'SELECT pg_sleep(60)' >/dev/null 2>&1 &
+	# shellcheck disable=SC2034 # bg_cleanup (helper.bash) reads it
 	BG_PID=$!
 	read -r _ <fifo
 	local t pid i
 	for t in mig-current 'mig-wait --applied'; do
+		# shellcheck disable=SC2086 # $t is a command and its option
 		env --default-signal=INT $t <list >out 2>err &
 		pid=$!
 		for ((i = 0; i < 400; i++)); do

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <err.h>
 #include <libpq-events.h>
@@ -438,24 +439,50 @@ conn_pump(int ms)
 		pending.st = PQconnectPoll(pending.c);
 }
 
-/* Waits for fd to be readable, moving the connection on meanwhile. */
+/*
+ * Reads all of fd (the list on stdin), moving the connection on meanwhile.
+ * SIGINT and SIGTERM are blocked except inside ppoll, so one that comes
+ * while the connection is moved on is seen at the next wait, never lost
+ * while the tool waits on for input that may never come.
+ */
 void
-conn_wait_readable(int fd)
+conn_read_input(int fd, struct buf *b, const char *what)
 {
+	sigset_t block, old;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	b->len = 0;
+	buf_add(b, "", 0);
 	for (;;) {
 		struct pollfd p[2] = { { fd, POLLIN, 0 }, want() };
+		char chunk[65536];
+		ssize_t n;
 
-		if (poll(p, p[1].fd >= 0 ? 2 : 1, -1) == -1) {
-			if (errno != EINTR)
-				return;
-			signal_check("waiting for the list on stdin");
-			continue;
+		signal_check(b->len ? "reading the list on stdin" : what);
+		if (ppoll(p, p[1].fd >= 0 ? 2 : 1, NULL, &old) == -1) {
+			if (errno == EINTR)
+				continue;
+			mig_errx(EXIT_IOERR, "stdin: %s", strerror(errno));
 		}
 		if (p[1].revents)
 			pending.st = PQconnectPoll(pending.c);
-		if (p[0].revents)
-			return;
+		if (p[0].revents == 0)
+			continue;
+		if ((n = read(fd, chunk, sizeof chunk)) == 0)
+			break;
+		if (n == -1) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			mig_errx(EXIT_IOERR, "stdin: read error: %s",
+			    strerror(errno));
+		}
+		buf_add(b, chunk, (size_t)n);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	signal_check("reading the list on stdin");
 }
 
 /*

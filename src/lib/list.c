@@ -197,34 +197,21 @@ list_line_parse(char *line, struct migname *mn, char **path, char **err)
 	return -1;
 }
 
-/*
- * A signal ends a read(2) under getline with EINTR (no SA_RESTART), which
- * getline reports as an error, maybe after a part of a line: the signal is
- * what to report, and before anything that part would say.
- */
-static void
-read_signal_check(const char *what)
-{
-	char *s;
-
-	if (!mig_signal)
-		return;
-	s = xasprintf("reading the list on %s", what);
-	signal_check(s);
-}
-
+/* Parses a list read whole into memory; its text is cut into lines. */
 void
-list_read(FILE *fp, const char *what, struct miglist *l)
+list_read(struct buf *in, const char *what, struct miglist *l)
 {
-	char *line = NULL, *path, *err;
-	size_t cap = 0, lineno = 0;
+	char *line, *next, *path, *err, *end = in->s + in->len;
+	size_t lineno = 0;
 
-	/* getline says nothing but -1 when it runs out of memory. */
-	while ((errno = 0, getline(&line, &cap, fp)) != -1) {
+	for (line = in->s; line < end; line = next) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
 		struct migname mn;
 		struct mig *m;
 
-		read_signal_check(what);
+		next = nl != NULL ? nl + 1 : end;
+		if (nl != NULL)
+			*nl = '\0';
 		lineno++;
 		switch (list_line_parse(line, &mn, &path, &err)) {
 		case 0:
@@ -246,13 +233,6 @@ list_read(FILE *fp, const char *what, struct miglist *l)
 			m->down_path = down_beside(l, m->path);
 		migname_free(&mn);
 	}
-	read_signal_check(what);
-	if (!ferror(fp) && !feof(fp) && errno == ENOMEM)
-		mig_errx(EXIT_OSERR, "%s:%zu: %s", what, lineno + 1,
-		    strerror(ENOMEM));
-	if (ferror(fp) || !feof(fp))
-		mig_errx(EXIT_IOERR, "%s: read error: %s", what, strerror(errno));
-	free(line);
 	list_sort_check(l, 0);
 }
 

@@ -99,7 +99,7 @@ struct miglist {
 };
 int list_line_parse(char *line, struct migname *, char **path, char **err);
 extern int list_huge_pages;
-void list_read(FILE *, const char *what, struct miglist *);
+void list_read(struct buf *, const char *what, struct miglist *);
 void list_scan(const char *dir, struct miglist *);
 void list_sort_check(struct miglist *, int from_files);
 void list_print(FILE *, const struct mig *, const char *path);
@@ -188,7 +188,7 @@ extern int conn_cancel_on_signal;
 PGconn *conn_open(const struct connopts *, enum connfail *, char **errmsg);
 void conn_begin(const struct connopts *);
 void conn_pump(int ms);
-void conn_wait_readable(int fd);
+void conn_read_input(int fd, struct buf *, const char *what);
 PGconn *conn_must(const struct connopts *);
 const char *conn_name(PGconn *);
 char *mask_secrets(const char *);

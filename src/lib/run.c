@@ -154,9 +154,23 @@ unexpected(PGconn *c, const char *path, ExecStatusType st)
 	    PQresStatus(st));
 }
 
-/* The rows of a COPY FROM STDIN; none (NULL) makes the COPY fail. */
+/* Waits until the socket takes more, at most a tenth of a second. */
 static void
-copy_rows(PGconn *c, const char *data, size_t len)
+wait_writable(PGconn *c)
+{
+	struct pollfd p = { PQsocket(c), POLLOUT, 0 };
+
+	poll(&p, 1, 100);
+}
+
+/*
+ * The rows of a COPY FROM STDIN; none (NULL) makes the COPY fail. They go
+ * without blocking, so that Ctrl-C is seen while a slow server reads them:
+ * then the COPY is cancelled on the server, which would otherwise read
+ * every row already sent before it saw the COPY end.
+ */
+static void
+copy_rows(PGconn *c, const char *data, size_t len, struct wait *w)
 {
 	size_t at = 0;
 
@@ -165,14 +179,34 @@ copy_rows(PGconn *c, const char *data, size_t len)
 		    "write them after the statement, ending with a \\. line");
 		return;
 	}
+	PQsetnonblocking(c, 1);
 	while (at < len && !mig_signal) {
 		size_t n = len - at > 65536 ? 65536 : len - at;
+		int r = PQputCopyData(c, data + at, (int)n);
 
-		if (PQputCopyData(c, data + at, (int)n) != 1)
-			return;
-		at += n;
+		if (r == -1)
+			break;
+		if (r == 1)
+			at += n;
+		else
+			wait_writable(c);
+		PQflush(c);
 	}
-	PQputCopyEnd(c, mig_signal ? "interrupted" : NULL);
+	if (mig_signal && !w->cancelled) {
+		char errbuf[256];
+		PGcancel *cn = PQgetCancel(c);
+
+		if (cn != NULL) {
+			PQcancel(cn, errbuf, sizeof errbuf);
+			PQfreeCancel(cn);
+		}
+		w->cancelled = 1;
+	}
+	while (PQputCopyEnd(c, mig_signal ? "interrupted" : NULL) == 0)
+		wait_writable(c);
+	while (PQflush(c) == 1)
+		wait_writable(c);
+	PQsetnonblocking(c, 0);
 }
 
 /*
@@ -192,7 +226,7 @@ collect(PGconn *c, struct wait *w, const char *path, const char *data,
 		switch (st) {
 		case PGRES_COPY_IN:
 			PQclear(r);
-			copy_rows(c, data, len);
+			copy_rows(c, data, len, w);
 			data = NULL;
 			continue;
 		case PGRES_COPY_OUT:
@@ -281,14 +315,15 @@ where(const struct section *sec, size_t off, int *line, int *col)
 
 /*
  * The statement's server-side error position (in characters of the text
- * sent, which starts at st->off) as a file line and column; without one,
- * the statement's first line.
+ * sent, which starts at its first token: what stands before it, comments
+ * and pg_dump's \restrict lines, is not sent) as a file line and column;
+ * without one, the statement's first line.
  */
 static void
 position(const struct section *sec, const struct stmt *st, long pos,
     int *line, int *col)
 {
-	size_t i = st->off;
+	size_t i = st->start;
 	long chars = 0;
 
 	if (pos <= 0) {
@@ -561,8 +596,8 @@ tx_queries(const struct step *s, const char *settings, struct stmt *st,
 		    0, NULL, NULL);
 	for (size_t i = 0; i < n; i++)
 		if (!st[i].empty)
-			query_add(q, count, xstrndup(s->sec->sql + st[i].off,
-			    st[i].sqlend - st[i].off), 0, NULL, &st[i]);
+			query_add(q, count, xstrndup(s->sec->sql + st[i].start,
+			    st[i].sqlend - st[i].start), 0, NULL, &st[i]);
 	query_add(q, count, xstrdup("SET SESSION AUTHORIZATION DEFAULT"), 0,
 	    NULL, NULL);
 	if (s->bookkeeping != NULL)
@@ -749,7 +784,8 @@ run_notx(PGconn *c, const struct runopts *ro, struct step *s, size_t from,
 
 		if (st[i].empty || k++ < from)
 			continue;
-		q = xstrndup(s->sec->sql + st[i].off, st[i].sqlend - st[i].off);
+		q = xstrndup(s->sec->sql + st[i].start,
+		    st[i].sqlend - st[i].start);
 		for (int attempt = 0;; attempt++) {
 			r = NULL;
 			if (!PQsendQuery(c, q))

@@ -181,7 +181,7 @@ CREATE TABLE alter_after (id int);' 'DROP TABLE alter_after, alter_before; ALTER
 	assert_output $'0001\tfirst\tmigrations/0001_first.sql'
 	output=$stderr
 	lines=("${stderr_lines[@]}")
-	assert_line 'mig-apply: alter: lock_timeout (100 ms) reached; retry 1 of 1'
+	assert_line 'mig-apply: 0002_alter: lock_timeout (100 ms) reached; retry 1 of 1'
 	assert_line --regexp '^migrations/0002_alter\.sql:3:1: ERROR: canceling statement due to lock timeout \(SQLSTATE 55P03\)$'
 	assert_line --regexp "^DETAIL: the lock is held by pid $HOLDER_PID \(blocker, client local, active, transaction since [0-9T:-]+Z\): .*pg_sleep"
 	# Two tries of 100 ms and one back-off of 500 ms, not the default 5 s.
@@ -215,7 +215,7 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS busy_added_idx ON busy (added);' 'DROP I
 	assert_output ''
 	output=$stderr
 	lines=("${stderr_lines[@]}")
-	assert_line 'mig-apply: idx: lock_timeout (100 ms) reached; retry 1 of 1'
+	assert_line 'mig-apply: 0001_idx: lock_timeout (100 ms) reached; retry 1 of 1'
 	assert_line --regexp '^migrations/0001_idx\.sql:3:1: ERROR: canceling statement due to lock timeout \(SQLSTATE 55P03\)$'
 	assert_line --regexp "^DETAIL: the lock is held by pid $HOLDER_PID \(blocker, "
 	run psql_admin -c "SELECT state, statements_done FROM mig_history"

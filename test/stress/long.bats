@@ -39,7 +39,7 @@ CREATE TABLE long_b (id int);" 'DROP TABLE long_b, long_a;'
 	# One line per 5 s, counted in whole seconds, none after the end.
 	local want=() n
 	for ((n = 5; n < secs; n += 5)); do
-		want+=("mig-apply: long: still running ($n s)")
+		want+=("mig-apply: 0002_long: still running ($n s)")
 	done
 	run sed -n 's/^[0-9]* //p' stamped
 	assert_output "mig-apply: applied 0001 first ($(sed -n 's/.*applied 0001 first (\([0-9]*\) ms)$/\1/p' stamped) ms)
