@@ -72,17 +72,6 @@ bounded() {
 	timeout -k 5 30 "$@"
 }
 
-# wait_until SECONDS SQL: polls SQL (as the superuser) until it returns t.
-wait_until() {
-	local secs=$1 sql=$2 i
-	for ((i = 0; i < secs * 20; i++)); do
-		[[ $(psql_admin -c "$sql") == t ]] && return 0
-		sleep 0.05
-	done
-	echo "timed out after ${secs}s waiting for: $sql" >&2
-	return 1
-}
-
 # nothing_applied: no history table, so nothing was run or recorded.
 nothing_applied() {
 	run table_exists mig_history

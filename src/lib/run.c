@@ -106,6 +106,22 @@ struct wait {
 	int quiet;
 };
 
+/* Cancels the running statement on the server, once. */
+static void
+cancel_once(PGconn *c, struct wait *w)
+{
+	char errbuf[256];
+	PGcancel *cn;
+
+	if (w->cancelled)
+		return;
+	if ((cn = PQgetCancel(c)) != NULL) {
+		PQcancel(cn, errbuf, sizeof errbuf);
+		PQfreeCancel(cn);
+	}
+	w->cancelled = 1;
+}
+
 /* Waits for the next result, cancelling on a signal, reporting progress. */
 static PGresult *
 next_result(PGconn *c, struct wait *w)
@@ -115,16 +131,8 @@ next_result(PGconn *c, struct wait *w)
 		long long now = now_ms();
 		int n;
 
-		if (mig_signal && !w->cancelled) {
-			char errbuf[256];
-			PGcancel *cn = PQgetCancel(c);
-
-			if (cn != NULL) {
-				PQcancel(cn, errbuf, sizeof errbuf);
-				PQfreeCancel(cn);
-			}
-			w->cancelled = 1;
-		}
+		if (mig_signal)
+			cancel_once(c, w);
 		n = poll(&p, 1, w->next > now ? (int)(w->next - now) : 0);
 		if (n == -1 && errno != EINTR)
 			break;
@@ -192,16 +200,8 @@ copy_rows(PGconn *c, const char *data, size_t len, struct wait *w)
 			wait_writable(c);
 		PQflush(c);
 	}
-	if (mig_signal && !w->cancelled) {
-		char errbuf[256];
-		PGcancel *cn = PQgetCancel(c);
-
-		if (cn != NULL) {
-			PQcancel(cn, errbuf, sizeof errbuf);
-			PQfreeCancel(cn);
-		}
-		w->cancelled = 1;
-	}
+	if (mig_signal)
+		cancel_once(c, w);
 	while (PQputCopyEnd(c, mig_signal ? "interrupted" : NULL) == 0)
 		wait_writable(c);
 	while (PQflush(c) == 1)
