@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR = $(PREFIX)/bin
-MANDIR = $(PREFIX)/share/man/man1
+MANDIR = $(PREFIX)/share/man
 
 CC ?= cc
 CFLAGS ?= -O2
@@ -122,14 +122,15 @@ lint-sh:
 
 # The man pages, at mandoc's WARNING level and above (its STYLE messages,
 # such as a page it cannot find for an Xr, are advice).
-MAN_PAGES = $(TOOLS:%=src/%.1)
+MAN_PAGES = $(TOOLS:%=src/%.1) src/mig.7
 
 lint-man:
 	mandoc -Tlint -Wwarning $(MAN_PAGES)
 
-# Hook: each tool's usage() message against its page's SYNOPSIS (to come).
-lint-synopsis:
-	@:
+# Each tool's usage() message, as --help prints it, against its page's
+# SYNOPSIS: the two must say the same.
+lint-synopsis: all
+	scripts/lint-synopsis bin $(TOOLS:%=src/%.1)
 
 # Not part of check: it takes minutes and wants a quiet machine.
 bench: all
@@ -140,16 +141,18 @@ stress: all
 	MIG_STRESS=long bats test/stress
 
 install: all
-	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	for t in $(TOOLS); do \
 		install -m 755 bin/$$t $(DESTDIR)$(BINDIR)/$$t; \
-		install -m 644 src/$$t.1 $(DESTDIR)$(MANDIR)/$$t.1; \
+		install -m 644 src/$$t.1 $(DESTDIR)$(MANDIR)/man1/$$t.1; \
 	done
+	install -m 644 src/mig.7 $(DESTDIR)$(MANDIR)/man7/mig.7
 
 uninstall:
 	for t in $(TOOLS); do \
-		rm -f $(DESTDIR)$(BINDIR)/$$t $(DESTDIR)$(MANDIR)/$$t.1; \
+		rm -f $(DESTDIR)$(BINDIR)/$$t $(DESTDIR)$(MANDIR)/man1/$$t.1; \
 	done
+	rm -f $(DESTDIR)$(MANDIR)/man7/mig.7
 
 clean:
 	rm -rf bin build
