@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
-# scripts/lint-synopsis (make lint): each tool's usage lines are its man
-# page's SYNOPSIS. Run on the real pages, and on copies doctored so that the
-# check has something to find.
+# The man pages: scripts/lint-synopsis (make lint), which checks that each
+# tool's usage lines are its page's SYNOPSIS, run on the real pages and on
+# copies doctored so that the check has something to find; and make install
+# and uninstall of the pages, mig(7) included.
 
 load helper
 
@@ -17,7 +18,7 @@ doctor() {
 	fi
 }
 
-@test "synopsis: every tool's usage() is its page's SYNOPSIS" {
+@test "man: every tool's usage() is its page's SYNOPSIS" {
 	local t pages=()
 	for t in mig-list mig-current mig-apply mig-revert mig-new mig-wait; do
 		pages+=("$REPO/src/$t.1")
@@ -28,7 +29,7 @@ doctor() {
 	assert_output ''
 }
 
-@test "synopsis: a page whose option differs fails, naming the tool, the word and both forms" {
+@test "man: a page whose option differs fails, naming the tool, the word and both forms" {
 	doctor mig-apply 's/^\.Op Fl -mark-only$/.Op Fl -mark-all/'
 	run --separate-stderr "$REPO/scripts/lint-synopsis" "$MIG_BIN" "$REPO/src/mig-list.1" \
 		"$BATS_TEST_TMPDIR/man/mig-apply.1" "$REPO/src/mig-wait.1"
@@ -41,7 +42,7 @@ doctor() {
 	[[ $stderr != *mig-list* && $stderr != *mig-wait* ]] || fail "$stderr"
 }
 
-@test "synopsis: a missing option, another argument name, an extra form: each fails" {
+@test "man: a missing option, another argument name, an extra form: each fails" {
 	doctor mig-revert '/^\.Op Fl -no-list$/d'
 	run --separate-stderr "$REPO/scripts/lint-synopsis" "$MIG_BIN" "$BATS_TEST_TMPDIR/man/mig-revert.1"
 	assert_failure 1
@@ -58,7 +59,7 @@ doctor() {
 	[[ $stderr == *"mig-list: "*"form 2, word 1: usage() has '(end)', the page has 'mig-list'"* ]] || fail "$stderr"
 }
 
-@test "synopsis: white space and '|' spacing do not count; a page without a SYNOPSIS fails" {
+@test "man: white space and '|' spacing do not count; a page without a SYNOPSIS fails" {
 	# mandoc writes "[-n | --dry-run]" where usage() writes "[-n|--dry-run]":
 	# glued with Ns, the page still matches.
 	doctor mig-apply 's/^\.Op Fl n | Fl -dry-run$/.Op Fl n Ns | Ns Fl -dry-run/'
@@ -75,7 +76,7 @@ doctor() {
 	[[ $stderr == *"mig-new.1: no SYNOPSIS naming mig-new"* ]] || fail "$stderr"
 }
 
-@test "synopsis: a page with no built tool beside it, and a bad call, are errors" {
+@test "man: a page with no built tool beside it, and a bad call, are errors" {
 	mkdir -p "$BATS_TEST_TMPDIR/man"
 	cp "$REPO/src/mig-apply.1" "$BATS_TEST_TMPDIR/man/mig-nosuch.1"
 	run --separate-stderr "$REPO/scripts/lint-synopsis" "$MIG_BIN" "$BATS_TEST_TMPDIR/man/mig-nosuch.1"
@@ -85,4 +86,32 @@ doctor() {
 	run --separate-stderr "$REPO/scripts/lint-synopsis" "$MIG_BIN"
 	assert_failure 64
 	[[ $stderr == "usage: lint-synopsis BINDIR PAGE..." ]] || fail "$stderr"
+}
+
+@test "man: make install puts the six pages in man1 and mig.7 in man7, uninstall removes them" {
+	local stage=$BATS_TEST_TMPDIR/stage t
+	# -o all: install what is built; the tests never rebuild the binaries.
+	run make -s -C "$REPO" -o all install DESTDIR="$stage" PREFIX=/opt/mig
+	assert_success
+	cmp "$REPO/src/mig.7" "$stage/opt/mig/share/man/man7/mig.7"
+	for t in mig-list mig-current mig-apply mig-revert mig-new mig-wait; do
+		cmp "$REPO/src/$t.1" "$stage/opt/mig/share/man/man1/$t.1"
+		[[ -x $stage/opt/mig/bin/$t ]] || fail "no $t installed"
+	done
+	run man -M "$stage/opt/mig/share/man" -w 7 mig
+	assert_success
+	assert_output "$stage/opt/mig/share/man/man7/mig.7"
+
+	run make -s -C "$REPO" -o all install DESTDIR="$stage" MANDIR=/usr/share/man
+	assert_success
+	[[ -f $stage/usr/share/man/man7/mig.7 && -f $stage/usr/share/man/man1/mig-apply.1 ]] ||
+		fail "MANDIR not used: $(find "$stage" -name 'mig*.[17]')"
+
+	run make -s -C "$REPO" -o all uninstall DESTDIR="$stage" PREFIX=/opt/mig
+	assert_success
+	run make -s -C "$REPO" -o all uninstall DESTDIR="$stage" MANDIR=/usr/share/man
+	assert_success
+	run find "$stage" -type f
+	assert_success
+	assert_output ''
 }
