@@ -636,11 +636,12 @@ user_tables() {
 
 # ---- the image -------------------------------------------------------------
 
-@test "the runtime image: six tools, man pages, /migrations, non-root, no compiler or -dev package" {
+@test "the runtime image: six tools, man pages, mig(7), /migrations, non-root, no compiler or -dev package" {
 	run docker run --rm --network host --entrypoint bash "$MIG_IMAGE" -c '
 		id -u
 		ls /usr/local/bin
 		ls /usr/local/share/man/man1
+		ls /usr/local/share/man/man7
 		ls /migrations
 		command -v gcc cc make pkg-config || true
 		dpkg-query -W -f "\${Package}\n" | grep -e "-dev$" || true'
@@ -652,6 +653,7 @@ user_tables() {
 		assert_line "$t"
 		assert_line "$t.1"
 	done
+	assert_line mig.7
 	for t in $(cd migrations && ls); do
 		assert_line "$t"
 	done
