@@ -482,7 +482,7 @@ three_files() {
 	assert_success
 	assert_equal "$stderr" ""
 	# One that mig-apply would refuse is refused before anything is reverted.
-	run --separate-stderr just --yes db-reset --steps 1 </dev/null
+	run --separate-stderr just --yes db-reset --no-list </dev/null
 	assert_failure 64
 	assert_output ""
 	nothing_reverted
