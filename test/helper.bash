@@ -301,10 +301,11 @@ just() { "${JUST:?no JUST: set it from find_just in setup_file}" "$@"; }
 
 # ---- docker ------------------------------------------------------------
 
-# mig_docker_setup_file: what a docker test file's setup_file needs: an
-# engine (scripts/docker-engine, started when none answers), the base and
-# postgres images (scripts/docker-base) and the mig image, built once as
-# mig:test (MIG_TEST_DOCKER_IMAGE=NAME uses that one instead). Exports
+# mig_docker_setup_file [--no-image]: what a docker test file's setup_file
+# needs: an engine (scripts/docker-engine, started when none answers), the
+# base and postgres images (scripts/docker-base) and, unless --no-image,
+# the mig image, built once as mig:test (MIG_TEST_DOCKER_IMAGE=NAME uses
+# that one instead). Exports
 # DOCKER_HOST, MIG_IMAGE and MIG_TEST_ENGINE_STARTED. When the file must
 # skip (MIG_TEST_DOCKER=0, or MIG_TEST_BUILD=0 with no engine installed) it
 # exports the reason in MIG_TEST_DOCKER_SKIP and returns 0: bats 1.8.2 takes
@@ -331,6 +332,7 @@ mig_docker_setup_file() {
 	export DOCKER_HOST
 
 	"$REPO/scripts/docker-base" all
+	[[ ${1:-} != --no-image ]] || return 0
 	if [[ -n ${MIG_TEST_DOCKER_IMAGE:-} ]]; then
 		export MIG_IMAGE=$MIG_TEST_DOCKER_IMAGE
 		return 0
