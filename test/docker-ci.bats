@@ -35,11 +35,16 @@ teardown_file() {
 setup() {
 	[[ -z ${MIG_TEST_DOCKER_SKIP:-} ]] || skip "$MIG_TEST_DOCKER_SKIP"
 	cd "$BATS_TEST_TMPDIR" || return
+	# What the steps print goes here, where the password guard reads it.
+	MIG_OUTPUT_LOG=$BATS_TEST_TMPDIR/steps.log
+	: >"$MIG_OUTPUT_LOG"
 }
 
 teardown() {
+	# The compose project the workflow started, with its volume.
 	if [[ -n ${CI_PROJ:-} ]]; then
-		(cd "$CI_PROJ" && docker-compose --profile migration down -v --remove-orphans) >/dev/null 2>&1 || true
+		(cd "$CI_PROJ" && export "${CI_ENV[@]}" && mig_compose --profile migration down -v --remove-orphans) \
+			>/dev/null 2>&1 || true
 	fi
 	mig_guard
 }
@@ -86,7 +91,7 @@ steps() {
 	local want w at=0 pos
 	want=("just db-up" "just db-migrate-run" "just db-check")
 	for w in "${want[@]}"; do
-		pos=$(grep -n -x -F "$w" <(for i in "${order[@]}"; do [[ -f step-$i.sh ]] && cat "step-$i.sh"; done) | head -1 | cut -d: -f1)
+		pos=$(grep -n -x -F "$w" <(for i in "${order[@]}"; do [[ -f step-$i.sh ]] && { cat "step-$i.sh"; echo; }; done) | head -1 | cut -d: -f1)
 		[[ -n $pos ]] || fail "no step runs: $w"
 		((pos > at)) || fail "$w runs out of order"
 		at=$pos
@@ -96,9 +101,10 @@ steps() {
 	CI_PROJ=$BATS_TEST_TMPDIR/checkout
 	local port
 	for ((port = 25600; port < 25700; port++)); do port_free "$port" && break; done
-	local env=()
-	while IFS= read -r w; do env+=("$w"); done <"$BATS_TEST_TMPDIR/job.env"
-	env+=(
+	# Global: teardown removes the compose project with it.
+	CI_ENV=()
+	while IFS= read -r w; do CI_ENV+=("$w"); done <"$BATS_TEST_TMPDIR/job.env"
+	CI_ENV+=(
 		"PATH=$JUST_DIR:$PATH"
 		"COMPOSE_FILE=$CI_PROJ/docker-compose.yml:$CI_PROJ/test/docker/compose.host.yml"
 		"COMPOSE_PROJECT_NAME=migci$$"
@@ -107,7 +113,7 @@ steps() {
 		"CI=true" "GITHUB_ACTIONS=true" "GITHUB_WORKSPACE=$CI_PROJ"
 	)
 	local v
-	for v in "${env[@]}"; do
+	for v in "${CI_ENV[@]}"; do
 		[[ $v == POSTGRES_PASSWORD=* ]] && mig_secret "${v#POSTGRES_PASSWORD=}"
 	done
 
@@ -116,8 +122,7 @@ steps() {
 		has_check=0
 	fi
 
-	local failed=0 st log=$BATS_TEST_TMPDIR/steps.log
-	: >"$log"
+	local failed=0 st log=$MIG_OUTPUT_LOG
 	while IFS=$'\t' read -r i cond name kind; do
 		case $cond in
 			'') ((failed == 0)) || continue ;;
@@ -136,7 +141,7 @@ steps() {
 				st=$?
 				;;
 			*/setup-just@*)
-				env "${env[@]}" just --version >>"$log" 2>&1
+				env "${CI_ENV[@]}" just --version >>"$log" 2>&1
 				st=$?
 				;;
 			run)
@@ -144,7 +149,7 @@ steps() {
 					echo "# skipped: no db-check recipe in mig.just yet" >>"$log"
 					continue
 				fi
-				(cd "$CI_PROJ" && env "${env[@]}" bash -e "$BATS_TEST_TMPDIR/step-$i.sh") >>"$log" 2>&1
+				(cd "$CI_PROJ" && env "${CI_ENV[@]}" bash -e "$BATS_TEST_TMPDIR/step-$i.sh") >>"$log" 2>&1
 				st=$?
 				;;
 			*) fail "step $name uses $kind, which this test cannot stand in for" ;;
@@ -152,13 +157,12 @@ steps() {
 		echo "# exit $st" >>"$log"
 		((st == 0)) || failed=1
 	done < <(steps)
-	cat "$log" >"$MIG_OUTPUT_LOG" 2>/dev/null || true
 	((failed == 0)) || fail "a step failed: $(cat "$log")"
 
 	# The compose postgres has every migration, applied by the one-shot
 	# container; the stack is gone (the last step) but its volume is not.
-	(cd "$CI_PROJ" && env "${env[@]}" docker-compose up -d postgres) >/dev/null 2>&1
-	run env "${env[@]}" bash -c 'cd "$1" && bin/mig-wait -t 60 -d "postgres://postgres:$POSTGRES_PASSWORD@127.0.0.1:$POSTGRES_PORT/app" &&
+	(cd "$CI_PROJ" && export "${CI_ENV[@]}" && mig_compose up -d postgres) >/dev/null 2>&1
+	run env "${CI_ENV[@]}" bash -c 'cd "$1" && bin/mig-wait -t 60 -d "postgres://postgres:$POSTGRES_PASSWORD@127.0.0.1:$POSTGRES_PORT/app" &&
 		bin/mig-list migrations | bin/mig-current --status -d "postgres://postgres:$POSTGRES_PASSWORD@127.0.0.1:$POSTGRES_PORT/app"' _ "$CI_PROJ"
 	assert_success
 	assert_output "$(cd "$REPO" && "$MIG_BIN/mig-list" migrations | awk -F '\t' -v OFS='\t' '{ print "applied", $1, $2 }')"
@@ -166,6 +170,6 @@ steps() {
 	((has_check)) || skip "db-check is not in mig.just yet: every other step ran and passed"
 	# The check step fails when something is pending.
 	printf -- '-- migrate:up\nSELECT 1;\n-- migrate:down\n' >"$CI_PROJ/migrations/99990101000000_pending.sql"
-	run env "${env[@]}" bash -c 'cd "$1" && just db-check' _ "$CI_PROJ"
+	run env "${CI_ENV[@]}" bash -c 'cd "$1" && just db-check' _ "$CI_PROJ"
 	assert_failure 1
 }

@@ -350,6 +350,16 @@ mig_docker_setup_file() {
 	done
 }
 
+# mig_compose ARGS...: compose v2 (`docker compose`) when it answers, else
+# v1 (`docker-compose`).
+mig_compose() {
+	if docker compose version >/dev/null 2>&1; then
+		docker compose "$@"
+	else
+		docker-compose "$@"
+	fi
+}
+
 # mig_docker_teardown_file [KEEP]: prune the images earlier runs' builds
 # left, and stop the engine if mig_docker_setup_file started it (unless
 # KEEP is 1).
