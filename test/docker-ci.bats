@@ -114,7 +114,9 @@ steps() {
 	)
 	local v
 	for v in "${CI_ENV[@]}"; do
-		[[ $v == POSTGRES_PASSWORD=* ]] && mig_secret "${v#POSTGRES_PASSWORD=}"
+		if [[ $v == POSTGRES_PASSWORD=* ]]; then
+			mig_secret "${v#POSTGRES_PASSWORD=}"
+		fi
 	done
 
 	local has_check=1
