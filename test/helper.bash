@@ -371,6 +371,25 @@ mig_docker_teardown_file() {
 	fi
 }
 
+# just_project: make the test's directory (the cwd) a project for the
+# recipes, as PROJ: the justfile and mig.just of this checkout, bin/ the
+# tools under test (the recipes put it first on PATH), migrations/
+# ($MIGDIR). Only what a test sets reaches the recipes: POSTGRES_*,
+# COMPOSE*, MIG_* (but the harness's own) and DOCKER_DATABASE_URL are
+# unset. Call it after mig_setup.
+just_project() {
+	local v
+	for v in "${!POSTGRES_@}" "${!COMPOSE@}" "${!MIG_@}" DOCKER_DATABASE_URL; do
+		case $v in
+			MIG_BIN | MIG_OUTPUT_LOG | MIG_SECRETS | MIG_HELPER_DIR | MIG_TEST_*) ;;
+			*) unset "$v" ;;
+		esac
+	done
+	PROJ=$BATS_TEST_TMPDIR
+	cp "$REPO/justfile" "$REPO/mig.just" "$PROJ/"
+	ln -s "$MIG_BIN" "$PROJ/bin"
+}
+
 # ---- setup / teardown ---------------------------------------------------
 
 mig_setup() {

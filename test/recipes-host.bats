@@ -19,17 +19,7 @@ setup_file() {
 setup() {
 	[[ -n $JUST ]] || skip "just is not installed"
 	mig_setup
-	# Only what a test sets reaches the recipes.
-	local v
-	for v in "${!POSTGRES_@}" "${!COMPOSE@}" "${!MIG_@}" DOCKER_DATABASE_URL; do
-		case $v in
-			MIG_BIN | MIG_OUTPUT_LOG | MIG_TEST_*) ;;
-			*) unset "$v" ;;
-		esac
-	done
-	PROJ=$BATS_TEST_TMPDIR
-	cp "$REPO/justfile" "$REPO/mig.just" "$PROJ/"
-	ln -s "$MIG_BIN" "$PROJ/bin"
+	just_project
 }
 
 teardown() { mig_teardown; }
