@@ -3,6 +3,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man
+COMPDIR = $(PREFIX)/share/bash-completion/completions
 
 CC ?= cc
 CFLAGS ?= -O2
@@ -140,23 +141,35 @@ bench: all
 stress: all
 	MIG_STRESS=long bats test/stress
 
+# The bash completion goes in once, as mig-list, and under the other five
+# names as links to it: bash-completion loads a command's completion from
+# the file named after the command.
 install: all
-	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(COMPDIR)
 	for t in $(TOOLS); do \
 		install -m 755 bin/$$t $(DESTDIR)$(BINDIR)/$$t; \
 		install -m 644 src/$$t.1 $(DESTDIR)$(MANDIR)/man1/$$t.1; \
 	done
 	install -m 644 src/mig.7 $(DESTDIR)$(MANDIR)/man7/mig.7
+	install -m 644 src/mig-completion.bash $(DESTDIR)$(COMPDIR)/mig-list
+	for t in $(filter-out mig-list,$(TOOLS)); do \
+		ln -sf mig-list $(DESTDIR)$(COMPDIR)/$$t; \
+	done
 
 uninstall:
 	for t in $(TOOLS); do \
-		rm -f $(DESTDIR)$(BINDIR)/$$t $(DESTDIR)$(MANDIR)/man1/$$t.1; \
+		rm -f $(DESTDIR)$(BINDIR)/$$t $(DESTDIR)$(MANDIR)/man1/$$t.1 $(DESTDIR)$(COMPDIR)/$$t; \
 	done
 	rm -f $(DESTDIR)$(MANDIR)/man7/mig.7
+
+# mig_VERSION_ARCH.deb here (scripts/mkdeb; it builds in a copy of the
+# sources, leaving bin/ and build/ alone). Needs dpkg-dev.
+deb:
+	scripts/mkdeb
 
 clean:
 	rm -rf bin build
 
 .PRECIOUS: build/%.o build/san/%.o
 .PHONY: all san fuzz check lint lint-sh lint-man lint-synopsis bench stress install uninstall \
-	clean FORCE
+	deb clean FORCE
