@@ -106,6 +106,7 @@ setup() {
 # via DIR: point DATABASE_URL at the test's database through that PgBouncer.
 via() {
 	DATABASE_URL="postgresql://mig:${PGTMP_PASSWORD}@127.0.0.1:$(<"$1/port")/${TEST_DB}"
+	export DATABASE_URL
 }
 
 # The advisory locks any backend of the test server holds.

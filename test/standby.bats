@@ -89,6 +89,7 @@ teardown() {
 	# went for the lock would wait --lock-wait out and exit 75.
 	psql_on "$PAIR_SBY" -c "SELECT pg_advisory_lock(hashtextextended('mig:public.mig_history', 0)),
 		pg_sleep(60)" >/dev/null 2>&1 3>&- &
+	# shellcheck disable=SC2034 # bg_cleanup (teardown) stops it
 	BG_PID=$!
 	local i
 	for ((i = 0; i < 100; i++)); do
@@ -115,7 +116,8 @@ teardown() {
 	[[ $(psql_on "$PAIR_PRI" -c "SELECT string_agg(version, ',' ORDER BY id) FROM mig_history") == 0001 ]]
 
 	# The fix the message names: with both hosts, libpq picks the primary.
-	local multi="host=127.0.0.1,127.0.0.1 port=$(env_of "$PAIR_SBY" PGTMP_PORT),$(env_of "$PAIR_PRI" PGTMP_PORT) dbname=$TEST_DB user=mig password=$PGTMP_PASSWORD"
+	local multi
+	multi="host=127.0.0.1,127.0.0.1 port=$(env_of "$PAIR_SBY" PGTMP_PORT),$(env_of "$PAIR_PRI" PGTMP_PORT) dbname=$TEST_DB user=mig password=$PGTMP_PASSWORD"
 	run --separate-stderr mig-apply -d "$multi" <list
 	assert_failure 69
 	run --separate-stderr mig-apply -d "$multi target_session_attrs=read-write" <list
