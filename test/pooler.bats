@@ -21,11 +21,12 @@ pgbouncer_bin() {
 	return 1
 }
 
-# pgbouncer_start MODE: a PgBouncer in pool mode MODE in front of the test
-# server; prints its directory. Clients log in as mig with the suite's
+# pgbouncer_start MODE [POOL_SIZE]: a PgBouncer in pool mode MODE (with
+# POOL_SIZE server connections per database, 20 by default) in front of the
+# test server; prints its directory. Clients log in as mig with the suite's
 # password (SCRAM), which PgBouncer then uses towards the server.
 pgbouncer_start() {
-	local mode=$1 bin dir port i
+	local mode=$1 size=${2:-20} bin dir port i
 	bin=$(pgbouncer_bin) || return 1
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/mig-pgbouncer.XXXXXX")
 	port=$(free_port)
@@ -40,7 +41,7 @@ pgbouncer_start() {
 		auth_type = scram-sha-256
 		auth_file = $dir/users.txt
 		pool_mode = $mode
-		default_pool_size = 20
+		default_pool_size = $size
 		max_client_conn = 200
 		logfile = $dir/pgbouncer.log
 		pidfile = $dir/pgbouncer.pid
@@ -103,6 +104,11 @@ setup() {
 	mig_setup
 }
 
+teardown() {
+	pgbouncer_stop "${ONE_DIR:-}"
+	mig_teardown
+}
+
 # via DIR: point DATABASE_URL at the test's database through that PgBouncer.
 via() {
 	DATABASE_URL="postgresql://mig:${PGTMP_PASSWORD}@127.0.0.1:$(<"$1/port")/${TEST_DB}"
@@ -163,6 +169,19 @@ $(line 0002 b)"
 	[[ $(cat out.* | sort | uniq -d) == "" ]]
 	[[ $(cat out.* | wc -l) == 10 ]]
 	[[ $(advisory_locks) == 0 ]]
+}
+
+@test "session pool with one server connection: the second connection waits 3 s, then the run goes on" {
+	write_mig 0001_a "CREATE TABLE a (id int);" "DROP TABLE a;"
+	ONE_DIR=$(pgbouncer_start session 1)
+	via "$ONE_DIR"
+
+	local t0=$SECONDS
+	run --separate-stderr apply
+	assert_success
+	assert_output "$(line 0001 a)"
+	((SECONDS - t0 >= 2))
+	[[ $(applied_versions) == 0001 ]]
 }
 
 @test "transaction pool: mig-apply exits 69 naming the pool mode and the fix, applies nothing, leaves no lock" {
