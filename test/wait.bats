@@ -55,6 +55,23 @@ two_migs() {
 	[[ $(grep -c . <<<"$stderr") == 1 ]]
 }
 
+@test "mig-wait: a server that is not there is tried with back-off, not in a loop" {
+	DATABASE_URL=$(dead_url)
+	# Every try is one connect(2) to the server's port; libpq makes no other.
+	# (LeakSanitizer cannot run under ptrace: the sanitizer pass leaves it
+	# out here.)
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+		run --separate-stderr strace -f -qq -e trace=connect -o "$BATS_TEST_TMPDIR/trace" mig-wait -q -t 2
+	assert_failure 75
+	local port=${DATABASE_URL##*:} tries
+	port=${port%%/*}
+	tries=$(grep -c "htons($port)" "$BATS_TEST_TMPDIR/trace" || true)
+	# 25 ms, then twice as long each time up to 1 s: tries at 0, 25, 75,
+	# 175, 375, 775 and 1775 ms, and a last one at the timeout. (A try every
+	# few milliseconds would make hundreds.)
+	((tries >= 6 && tries <= 9))
+}
+
 @test "mig-wait: -q still prints the final error" {
 	DATABASE_URL=$(dead_url)
 	run --separate-stderr mig-wait -q -t 1
