@@ -56,6 +56,10 @@ two_migs() {
 }
 
 @test "mig-wait: a server that is not there is tried with back-off, not in a loop" {
+	command -v strace >/dev/null || {
+		echo "strace is not installed (scripts/deps installs it)" >&2
+		return 1
+	}
 	DATABASE_URL=$(dead_url)
 	# Every try is one connect(2) to the server's port; libpq makes no other.
 	# (LeakSanitizer cannot run under ptrace: the sanitizer pass leaves it
