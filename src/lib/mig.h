@@ -93,17 +93,14 @@ struct mig {
 	enum migkind kind;	/* while scanning a directory */
 };
 struct miglist {
-	struct mig *v;
+	struct mig *v;		/* its strings are the list's, freed with it */
 	size_t n, cap;
-	struct memblock *mem;	/* v[]'s strings and more, freed with it */
 };
 int list_line_parse(char *line, struct migname *, char **path, char **err);
-extern int list_huge_pages;
+struct mig *list_add(struct miglist *);
+void list_sort(struct miglist *);
 void list_read(struct buf *, const char *what, struct miglist *);
-void list_scan(const char *dir, struct miglist *);
-void list_sort_check(struct miglist *, int from_files);
 void list_print(FILE *, const struct mig *, const char *path);
-void list_write(FILE *, struct miglist *);
 void list_free(struct miglist *);
 const struct mig *list_find(const struct miglist *, uint64_t);
 
@@ -304,9 +301,6 @@ int revert_run(const struct connopts *, const struct revertopts *,
 enum currentmode { CUR_LAST, CUR_ALL, CUR_STATUS };
 int current_run(const struct connopts *, enum currentmode, int json,
     const struct miglist *);
-
-int wait_run(const struct connopts *, long timeout_s, int quiet,
-    const struct miglist *applied);
 
 int new_run(const char *dir, int seq, int pair, int argc, char **argv);
 
