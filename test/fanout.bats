@@ -377,3 +377,34 @@ UPDATE span SET e = clock_timestamp();"
 	# None of it touched the database.
 	assert_equal "$(applied_versions)" ""
 }
+
+@test "db-migrate-all: TERM reaches each running target once; it reports them, starts no other, exits 143" {
+	write_mig 0001_create_a 'CREATE TABLE a (id int);' 'DROP TABLE a;'
+	write_mig 0002_sleep 'SELECT pg_sleep(60);' ''
+	make_dbs 1 3
+	local url=postgresql://mig:$PGTMP_PASSWORD@127.0.0.1:$PGTMP_PORT i
+	for i in 0 1 2; do echo "$url/${DBS1[i]}"; done >targets.txt
+
+	"$JUST" db-migrate-all -j 2 targets.txt >out.txt 2>err.txt &
+	local pid=$!
+	wait_until 30 "SELECT count(*) = 2 FROM pg_stat_activity WHERE application_name = 'mig-apply' AND query LIKE '%pg_sleep%'"
+	kill -TERM "$pid"
+	local rc=0
+	wait "$pid" || rc=$?
+	cat out.txt err.txt >>"$MIG_OUTPUT_LOG"
+	assert_equal "$rc" 143
+
+	# The two running were cancelled, each saying so; the third never ran.
+	local h=mig@127.0.0.1:$PGTMP_PORT
+	run cat out.txt
+	assert_equal "${#lines[@]}" 3
+	assert_line --index 0 --regexp "$(summary_re failed "$h/${DBS1[0]}" 143 1)"
+	assert_line --index 1 --regexp "$(summary_re failed "$h/${DBS1[1]}" 143 1)"
+	assert_line --index 2 --regexp "$(summary_re failed 'targets\.txt:3' 143 0)"
+	run cat err.txt
+	assert_line "$h/${DBS1[0]}: mig-apply: interrupted by SIGTERM while running 0002_sleep; it was cancelled and rolled back, the 1 applied before it stay applied"
+	assert_line "$h/${DBS1[1]}: mig-apply: interrupted by SIGTERM while running 0002_sleep; it was cancelled and rolled back, the 1 applied before it stay applied"
+	assert_equal "$(versions 1 "${DBS1[@]}")" \
+		"$(want_versions "${DBS1[@]:0:2}" -- 0001; want_versions "${DBS1[2]}" --)"
+	assert_equal "$(psql_admin -c "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()")" 0
+}
