@@ -40,6 +40,7 @@ bin/%: src/%.c build/libmig.a build/warn.flags
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libmig.a $(LDFLAGS) $(LDLIBS)
 
 build/libmig.a: $(LIBOBJ)
+	rm -f $@
 	$(AR) rcs $@ $(LIBOBJ)
 
 build/%.o: src/lib/%.c $(LIBHDR) build/warn.flags
@@ -53,6 +54,7 @@ bin/san/%: src/%.c build/san/libmig.a build/warn.flags
 	$(CC) $(WARN) $(CPPFLAGS) $(SANFLAGS) -o $@ $< build/san/libmig.a $(LDFLAGS) $(LDLIBS)
 
 build/san/libmig.a: $(SANOBJ)
+	rm -f $@
 	$(AR) rcs $@ $(SANOBJ)
 
 build/san/%.o: src/lib/%.c $(LIBHDR) build/warn.flags

@@ -2,9 +2,382 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "lib/mig.h"
+
+struct applyopts {
+	struct runopts run;
+	const char *to;
+	int single, out_of_order, mark_only;
+};
+
+/*
+ * A migration's time: since its transaction began, or in a batch since the
+ * mark set at its start (gone if the migration ran RESET ALL).
+ */
+#define ELAPSED "(extract(epoch FROM pg_catalog.clock_timestamp() - " \
+	"coalesce(nullif(pg_catalog.current_setting(" \
+	"'mig.started', true), '')::timestamptz, pg_catalog.now())) * 1000)::int"
+
+struct plan {
+	size_t *todo;		/* indexes into the list, in version order */
+	size_t n;
+};
+
+/* Statements a partial run already did must be the ones in the file now. */
+static void
+check_done(const struct mig *m, const struct section *now,
+    const char *stored, int done)
+{
+	struct stmt *a, *b;
+	size_t na = sql_split(stored, strlen(stored), 1, &a);
+	size_t nb = sql_split(now->sql, now->len, 1, &b), i = 0, j = 0;
+
+	for (int k = 0; k < done; k++, i++, j++) {
+		size_t la, lb;
+
+		while (i < na && a[i].empty)
+			i++;
+		while (j < nb && b[j].empty)
+			j++;
+		if (i >= na || j >= nb)
+			break;
+		la = a[i].off + a[i].len - a[i].start;
+		lb = b[j].off + b[j].len - b[j].start;
+		if (la != lb || memcmp(stored + a[i].start,
+		    now->sql + b[j].start, la) != 0)
+			mig_errx(EXIT_DATA, "%s: statement %d was already run "
+			    "by an unfinished apply and has changed since; "
+			    "only the statements after it may be edited",
+			    m->path, k + 1);
+	}
+	free(a);
+	free(b);
+}
+
+/*
+ * A partial migration can only be finished as it was begun: by running its
+ * remaining statements, with the done ones unchanged. Checked with the
+ * plan, so -n checks it too.
+ */
+static void
+check_partial(const struct applyopts *ao, const struct mig *m,
+    const struct hrow *r)
+{
+	struct migfile f;
+
+	if (ao->mark_only)
+		mig_errx(EXIT_DATA, "%s: recorded as partial; run mig-apply "
+		    "without --mark-only to finish it, or mig-revert it",
+		    m->path);
+	migfile_load(m, &f);
+	check_done(m, &f.up, r->up_sql, r->statements_done);
+	migfile_free(&f);
+}
+
+static void
+make_plan(const struct applyopts *ao, const struct miglist *l,
+    char (*sums)[65], const struct history *h, struct plan *p, int warn)
+{
+	uint64_t newest = 0, to = UINT64_MAX;
+	size_t i, missing = 0;
+	int bad = 0;
+
+	if (ao->to != NULL)
+		to = version_arg("--to", ao->to);
+	for (i = 0; i < h->n; i++) {
+		if (h->v[i].vnum > newest)
+			newest = h->v[i].vnum;
+		if (list_find(l, h->v[i].vnum) == NULL && warn) {
+			if (missing++ < 10)
+				mig_warnx("warning: %s_%s is applied but not "
+				    "in the list (from %s)", h->v[i].version,
+				    h->v[i].name, h->v[i].path);
+		}
+	}
+	if (missing)
+		mig_warnx("warning: the database is ahead of the list by %zu "
+		    "migration(s); mig-revert can undo them from the SQL "
+		    "stored in the history", missing);
+	p->n = 0;
+	p->todo = xreallocarray(p->todo, l->n, sizeof *p->todo);
+	for (i = 0; i < l->n; i++) {
+		const struct mig *m = &l->v[i];
+		struct hrow *r = history_find(h, m->vnum);
+
+		if (r != NULL && strcmp(r->name, m->name) != 0) {
+			mig_warnx("%s: version %s is applied as another "
+			    "migration, %s_%s (from %s); two migrations share "
+			    "the version: give this one a new one", m->path,
+			    m->version, r->version, r->name, r->path);
+			bad++;
+			continue;
+		}
+		if (r != NULL && r->partial)
+			check_partial(ao, m, r);
+		if (r != NULL && !r->partial) {
+			if (strcmp(r->checksum, sums[i]) != 0) {
+				mig_warnx("%s: changed since it was applied "
+				    "(checksum %.12s, applied %.12s); restore "
+				    "it and write a new migration instead",
+				    m->path, sums[i], r->checksum);
+				bad++;
+			}
+			continue;
+		}
+		if (r == NULL && m->vnum < newest && !ao->out_of_order) {
+			mig_warnx("%s: version %s is pending but older than "
+			    "the newest applied version; apply it anyway with "
+			    "--allow-out-of-order", m->path, m->version);
+			bad++;
+		}
+		if (m->vnum <= to)
+			p->todo[p->n++] = i;
+	}
+	if (bad)
+		mig_errx(EXIT_DATA, "%d problem(s) above; nothing was applied",
+		    bad);
+}
+
+static void
+print_applied(const struct mig *m, long long ms, int quiet, int marked)
+{
+	list_print(stdout, m, NULL);
+	fflush(stdout);
+	if (quiet)
+		return;
+	if (marked)
+		mig_warnx("recorded %s %s as applied without running it",
+		    m->version, m->name);
+	else
+		mig_warnx("applied %s %s (%lld ms)", m->version, m->name, ms);
+}
+
+static void
+stopped(const struct mig *m, enum outcome o, size_t done, int notx)
+{
+	if (o == RUN_INTERRUPTED) {
+		char *what = xasprintf("running %s_%s; %s, the %zu applied "
+		    "before it stay applied", m->version, m->name, notx ?
+		    "its running statement was cancelled, the statements "
+		    "recorded as done stay done (state partial; a rerun "
+		    "resumes)" : "it was cancelled and rolled back", done);
+		interrupted(what);
+	}
+	exit(EXIT_SQL);
+}
+
+static enum outcome
+apply_notx(PGconn *c, const struct applyopts *ao, const struct table *t,
+    const struct mig *m, struct migfile *f, struct hrow *row)
+{
+	char *down = f->down.present ? section_stored(&f->down) : NULL;
+	char *q, *id, ms[24];
+	const char *p[6] = { m->version, m->name, m->path, f->checksum,
+	    f->up.sql, down };
+	char *label = xasprintf("%s_%s", m->version, m->name);
+	struct step s = { .label = label, .sec = &f->up };
+	long long start = now_ms();
+	size_t from = 0;
+	enum outcome o;
+
+	if (row == NULL) {
+		PGresult *r;
+
+		q = xasprintf("INSERT INTO %s (version, name, path, checksum, "
+		    "up_sql, down_sql, state) VALUES ($1, $2, $3, $4, $5, $6, "
+		    "'partial') RETURNING id", t->qual);
+		r = exec_params(c, q, 6, p);
+		free(q);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			pq_fail(c, "cannot record the migration");
+		id = xstrdup(PQgetvalue(r, 0, 0));
+		PQclear(r);
+	} else {
+		from = (size_t)row->statements_done;
+		id = xasprintf("%lld", row->id);
+	}
+	q = xasprintf("UPDATE %s SET statements_done = $1 WHERE id = $2",
+	    t->qual);
+	o = run_notx(c, &ao->run, &s, from, q, id);
+	free(q);
+	free(label);
+	if (o == RUN_FAILED)
+		mig_warnx("%s: left partial: %zu of %zu statement(s) done and "
+		    "recorded; fix the failing statement and run mig-apply again "
+		    "to resume from it (or mig-revert it)", m->path, s.done,
+		    s.total);
+	if (o == RUN_DONE) {
+		const char *u[6] = { f->checksum, f->up.sql, down, ms, id,
+		    m->path };
+
+		snprintf(ms, sizeof ms, "%lld", now_ms() - start);
+		q = xasprintf("UPDATE %s SET state = 'applied', checksum = $1, "
+		    "up_sql = $2, down_sql = $3, duration_ms = $4, path = $6, "
+		    "applied_at = pg_catalog.now() WHERE id = $5", t->qual);
+		exec_ok(c, q, 6, u);
+		free(q);
+	}
+	free(id);
+	free(down);
+	return o;
+}
+
+static enum outcome
+apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
+    const struct mig *m, const char *planned, struct hrow *row, int tries)
+{
+	static const struct section none = { (char *)"", 0, NULL, 1, 0, 1 };
+	struct section marked = none;
+	struct migfile f;
+	char *down, *q;
+	enum outcome o;
+
+	migfile_load(m, &f);
+	if (strcmp(f.checksum, planned) != 0)
+		mig_errx(EXIT_DATA, "%s: changed while mig-apply ran; nothing "
+		    "more was applied", m->path);
+	if (f.up.notx && !ao->mark_only) {
+		o = apply_notx(c, ao, t, m, &f, row);
+		migfile_free(&f);
+		return o;
+	}
+	if (row != NULL)
+		mig_errx(EXIT_DATA, "%s: recorded as partial, but no longer "
+		    "transaction:false; restore its marker to finish it, or "
+		    "mig-revert it", m->path);
+	down = f.down.present ? section_stored(&f.down) : NULL;
+	{
+		const char *p[6] = { m->version, m->name, m->path, f.checksum,
+		    f.up.sql, down };
+		char *label = xasprintf("%s_%s", m->version, m->name);
+		struct step s = { .label = label, .sec = &f.up, .nparams = 6,
+		    .params = p, .single = ao->single, .tries = tries };
+
+		marked.path = m->path;
+		if (ao->mark_only)
+			s.sec = &marked;
+		q = xasprintf("INSERT INTO %s (version, name, path, checksum, "
+		    "up_sql, down_sql, duration_ms) VALUES ($1, $2, $3, $4, $5, "
+		    "$6, %s)", t->qual, ao->mark_only ? "0" : ELAPSED);
+		s.bookkeeping = q;
+		o = run_tx(c, &ao->run, &s);
+		free(q);
+		free(label);
+	}
+	free(down);
+	migfile_free(&f);
+	return o;
+}
+
+/* --single-transaction: on lock_timeout the whole batch is run again. */
+static void
+apply_batch(PGconn *c, const struct applyopts *ao, const struct table *t,
+    const struct miglist *l, char (*sums)[65], const struct history *h,
+    const struct plan *p)
+{
+	size_t i;
+
+	for (int tries = 0;; tries++) {
+		enum outcome o = RUN_DONE;
+
+		exec_ok(c, "BEGIN", 0, NULL);
+		for (i = 0; i < p->n && o == RUN_DONE; i++) {
+			const struct mig *m = &l->v[p->todo[i]];
+
+			if (mig_signal)
+				interrupted("running a --single-transaction "
+				    "batch; nothing of it was applied");
+			o = apply_one(c, ao, t, m, sums[p->todo[i]],
+			    history_find(h, m->vnum), tries);
+			if (o == RUN_FAILED || o == RUN_INTERRUPTED)
+				stopped(m, o, 0, 0);
+		}
+		if (o == RUN_DONE)
+			break;
+	}
+	exec_ok(c, "COMMIT", 0, NULL);
+	for (i = 0; i < p->n; i++)
+		print_applied(&l->v[p->todo[i]], 0, 1, 0);
+	if (!ao->run.quiet)
+		mig_warnx("applied %zu migration(s) in one transaction", p->n);
+}
+
+static int
+apply_run(const struct connopts *co, const struct applyopts *ao,
+    const struct miglist *l)
+{
+	char (*sums)[65] = xcalloc(l->n, sizeof *sums);
+	int *notx = xcalloc(l->n, sizeof *notx);
+	struct plan p = { NULL, 0 };
+	struct history h;
+	struct table t;
+	PGconn *c;
+	size_t i;
+
+	table_parse(co->table, &t);
+	files_load(l, sums, notx);
+	if (ao->to != NULL && list_find(l, version_arg("--to", ao->to)) == NULL)
+		mig_errx(EXIT_DATA, "--to %s: no such version in the list",
+		    ao->to);
+	c = run_connect(co, &ao->run, &t);
+	history_read(c, &t, &h, 0);
+	make_plan(ao, l, sums, &h, &p, 1);
+	/* Only the batch counts: an applied CONCURRENTLY index must not
+	 * forbid --single-transaction for every later batch. */
+	if (ao->single && !ao->mark_only)
+		for (i = 0; i < p.n; i++)
+			if (notx[p.todo[i]])
+				mig_errx(EXIT_DATA, "%s: transaction:false "
+				    "cannot run inside --single-transaction; "
+				    "nothing was applied", l->v[p.todo[i]].path);
+	if (p.n > 0 && !ao->run.dry_run) {
+		/* Another run may have applied them meanwhile: plan again. */
+		lock_take(c, &t, ao->run.lock_wait);
+		history_free(&h);
+		table_resolve(c, &t, NULL);
+		history_read(c, &t, &h, 0);
+		make_plan(ao, l, sums, &h, &p, 0);
+	}
+	if (p.n == 0) {
+		if (!ao->run.quiet)
+			mig_warnx("up to date: %zu applied, nothing to do",
+			    h.n);
+	} else if (ao->run.dry_run) {
+		for (i = 0; i < p.n; i++)
+			list_print(stdout, &l->v[p.todo[i]], NULL);
+	} else {
+		table_create(c, &t);
+		if (ao->single)
+			apply_batch(c, ao, &t, l, sums, &h, &p);
+		else
+			for (i = 0; i < p.n; i++) {
+				const struct mig *m = &l->v[p.todo[i]];
+				long long start = now_ms();
+				enum outcome o;
+
+				if (mig_signal)
+					interrupted("between migrations; the "
+					    "ones applied stay applied");
+				o = apply_one(c, ao, &t, m, sums[p.todo[i]],
+				    history_find(&h, m->vnum), 0);
+				if (o != RUN_DONE)
+					stopped(m, o, i, notx[p.todo[i]] &&
+					    !ao->mark_only);
+				print_applied(m, now_ms() - start,
+				    ao->run.quiet, ao->mark_only);
+			}
+	}
+	history_free(&h);
+	PQfinish(c);
+	free(p.todo);
+	free(sums);
+	free(notx);
+	table_free(&t);
+	return 0;
+}
 
 static void
 usage(int code)

@@ -283,34 +283,10 @@ PGresult *exec_params(PGconn *, const char *sql, int n,
 void exec_ok(PGconn *, const char *sql, int n, const char *const *params);
 void interrupted(const char *what) __attribute__((noreturn));
 
-/* apply.c, revert.c, current.c, wait.c, new.c: each tool's work. */
-struct applyopts {
-	struct runopts run;
-	const char *to;
-	int single, out_of_order, mark_only;
-};
-int apply_run(const struct connopts *, const struct applyopts *,
-    const struct miglist *);
-
-struct revertopts {
-	struct runopts run;
-	long steps;
-	const char *to;
-	int all;
-};
-int revert_run(const struct connopts *, const struct revertopts *,
-    const struct miglist *);
-
-enum currentmode { CUR_LAST, CUR_ALL, CUR_STATUS };
-int current_run(const struct connopts *, enum currentmode, int json,
-    const struct miglist *);
-
+/* wait.c: mig-wait's work. */
 int wait_run(const struct connopts *, long timeout_s, int quiet,
     const struct miglist *applied);
 
-int new_run(const char *dir, int seq, int pair, int argc, char **argv);
-
 uint64_t version_arg(const char *opt, const char *arg);
-void json_str(FILE *, const char *);
 
 #endif

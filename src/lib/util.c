@@ -297,31 +297,6 @@ version_arg(const char *opt, const char *arg)
 	return v;
 }
 
-void
-json_str(FILE *fp, const char *s)
-{
-	if (s == NULL) {
-		fputs("null", fp);
-		return;
-	}
-	fputc('"', fp);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(fp, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", fp);
-		else if (c == '\t')
-			fputs("\\t", fp);
-		else if (c < 0x20)
-			fprintf(fp, "\\u%04x", c);
-		else
-			fputc(c, fp);
-	}
-	fputc('"', fp);
-}
-
 /*
  * The length of "password" or "sslpassword" and the "=" after it when p
  * starts such a setting as a word of its own, else 0.
