@@ -10,7 +10,7 @@
 struct applyopts {
 	struct runopts run;
 	const char *to;
-	int single, out_of_order, mark_only;
+	bool single, out_of_order, mark_only;
 };
 
 /*
@@ -79,7 +79,7 @@ check_partial(const struct applyopts *ao, const struct mig *m,
 
 static void
 make_plan(const struct applyopts *ao, const struct miglist *l,
-    char (*sums)[65], const struct history *h, struct plan *p, int warn)
+    char (*sums)[65], const struct history *h, struct plan *p, bool warn)
 {
 	uint64_t newest = 0, to = UINT64_MAX;
 	size_t i, missing = 0;
@@ -142,7 +142,7 @@ make_plan(const struct applyopts *ao, const struct miglist *l,
 }
 
 static void
-print_applied(const struct mig *m, long long ms, int quiet, int marked)
+print_applied(const struct mig *m, long long ms, bool quiet, bool marked)
 {
 	list_print(stdout, m, NULL);
 	fflush(stdout);
@@ -156,7 +156,7 @@ print_applied(const struct mig *m, long long ms, int quiet, int marked)
 }
 
 static void
-stopped(const struct mig *m, enum outcome o, size_t done, int notx)
+stopped(const struct mig *m, enum outcome o, size_t done, bool notx)
 {
 	if (o == RUN_INTERRUPTED) {
 		char *what = xasprintf("running %s_%s; %s, the %zu applied "
@@ -192,7 +192,7 @@ apply_notx(PGconn *c, const struct applyopts *ao, const struct table *t,
 		r = exec_params(c, q, 6, p);
 		free(q);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK)
-			pq_fail(c, "cannot record the migration");
+			pq_fail(c, r, "cannot record the migration");
 		id = xstrdup(PQgetvalue(r, 0, 0));
 		PQclear(r);
 	} else {
@@ -229,8 +229,8 @@ static enum outcome
 apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
     const struct mig *m, const char *planned, struct hrow *row, int tries)
 {
-	static const struct section none = { (char *)"", 0, NULL, 1, 0, 1 };
-	struct section marked = none;
+	char empty[] = "";
+	struct section marked = { .sql = empty, .line = 1, .present = true };
 	struct migfile f;
 	char *down, *q;
 	enum outcome o;
@@ -293,24 +293,24 @@ apply_batch(PGconn *c, const struct applyopts *ao, const struct table *t,
 			o = apply_one(c, ao, t, m, sums[p->todo[i]],
 			    history_find(h, m->vnum), tries);
 			if (o == RUN_FAILED || o == RUN_INTERRUPTED)
-				stopped(m, o, 0, 0);
+				stopped(m, o, 0, false);
 		}
 		if (o == RUN_DONE)
 			break;
 	}
 	exec_ok(c, "COMMIT", 0, NULL);
 	for (i = 0; i < p->n; i++)
-		print_applied(&l->v[p->todo[i]], 0, 1, 0);
+		print_applied(&l->v[p->todo[i]], 0, true, false);
 	if (!ao->run.quiet)
 		mig_warnx("applied %zu migration(s) in one transaction", p->n);
 }
 
-static int
-apply_run(const struct connopts *co, const struct applyopts *ao,
-    const struct miglist *l)
+static void
+apply(const struct connopts *co, const struct applyopts *ao,
+    const struct miglist *l, struct pending *pc)
 {
 	char (*sums)[65] = xcalloc(l->n, sizeof *sums);
-	int *notx = xcalloc(l->n, sizeof *notx);
+	bool *notx = xcalloc(l->n, sizeof *notx);
 	struct plan p = { NULL, 0 };
 	struct history h;
 	struct table t;
@@ -318,13 +318,13 @@ apply_run(const struct connopts *co, const struct applyopts *ao,
 	size_t i;
 
 	table_parse(co->table, &t);
-	files_load(l, sums, notx);
+	files_load(l, sums, notx, pc);
 	if (ao->to != NULL && list_find(l, version_arg("--to", ao->to)) == NULL)
 		mig_errx(EXIT_DATA, "--to %s: no such version in the list",
 		    ao->to);
-	c = run_connect(co, &ao->run, &t);
+	c = run_connect(co, &ao->run, &t, pc);
 	history_read(c, &t, &h, 0);
-	make_plan(ao, l, sums, &h, &p, 1);
+	make_plan(ao, l, sums, &h, &p, true);
 	/* Only the batch counts: an applied CONCURRENTLY index must not
 	 * forbid --single-transaction for every later batch. */
 	if (ao->single && !ao->mark_only)
@@ -339,7 +339,7 @@ apply_run(const struct connopts *co, const struct applyopts *ao,
 		history_free(&h);
 		table_resolve(c, &t, NULL);
 		history_read(c, &t, &h, 0);
-		make_plan(ao, l, sums, &h, &p, 0);
+		make_plan(ao, l, sums, &h, &p, false);
 	}
 	if (p.n == 0) {
 		if (!ao->run.quiet)
@@ -376,7 +376,6 @@ apply_run(const struct connopts *co, const struct applyopts *ao,
 	free(sums);
 	free(notx);
 	table_free(&t);
-	return 0;
 }
 
 static void
@@ -422,6 +421,7 @@ main(int argc, char *argv[])
 	struct applyopts ao = { 0 };
 	struct miglist l = { 0 };
 	struct buf in = { 0 };
+	struct pending pc = { .c = NULL };
 	int ch;
 
 	catch_signals();
@@ -433,12 +433,12 @@ main(int argc, char *argv[])
 		    run_option(&ao.run, ch, optarg))
 			continue;
 		switch (ch) {
-		case 'n': ao.run.dry_run = 1; break;
-		case 'q': ao.run.quiet = 1; break;
+		case 'n': ao.run.dry_run = true; break;
+		case 'q': ao.run.quiet = true; break;
 		case 't': ao.to = optarg; break;
-		case '1': ao.single = 1; break;
-		case 'o': ao.out_of_order = 1; break;
-		case 'm': ao.mark_only = 1; break;
+		case '1': ao.single = true; break;
+		case 'o': ao.out_of_order = true; break;
+		case 'm': ao.mark_only = true; break;
 		default: usage(EXIT_USAGE);
 		}
 	}
@@ -446,11 +446,12 @@ main(int argc, char *argv[])
 		usage(EXIT_USAGE);
 	list_stdin_check("mig-apply");
 	conn_check(&co);
-	conn_begin(&co);
-	conn_read_input(STDIN_FILENO, &in, "waiting for the list on stdin");
+	conn_begin(&co, &pc);
+	conn_read_pumping(&pc, STDIN_FILENO, &in,
+	    "waiting for the list on stdin");
 	list_read(&in, "stdin", &l);
 	buf_free(&in);
-	apply_run(&co, &ao, &l);
+	apply(&co, &ao, &l, &pc);
 	list_free(&l);
 	mig_exit(0);
 }

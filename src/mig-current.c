@@ -35,7 +35,7 @@ json_str(FILE *fp, const char *s)
 }
 
 static void
-record(int json, const char *state, const char *version, const char *name,
+record(bool json, const char *state, const char *version, const char *name,
     const char *at)
 {
 	if (!json) {
@@ -59,7 +59,7 @@ record(int json, const char *state, const char *version, const char *name,
 /* The union of files and history in version order, like a merge. */
 static void
 status(const struct miglist *l, char (*sums)[65], const struct history *h,
-    int json)
+    bool json)
 {
 	size_t i = 0, j = 0;
 
@@ -88,9 +88,9 @@ status(const struct miglist *l, char (*sums)[65], const struct history *h,
 	}
 }
 
-static int
-current_run(const struct connopts *co, enum currentmode mode, int json,
-    const struct miglist *l)
+static void
+current(const struct connopts *co, enum currentmode mode, bool json,
+    const struct miglist *l, struct pending *pc)
 {
 	char (*sums)[65] = NULL;
 	struct history h;
@@ -101,9 +101,9 @@ current_run(const struct connopts *co, enum currentmode mode, int json,
 	table_parse(co->table, &t);
 	if (mode == CUR_STATUS) {
 		sums = xcalloc(l->n, sizeof *sums);
-		files_load(l, sums, NULL);
+		files_load(l, sums, NULL, pc);
 	}
-	c = conn_must(co);
+	c = conn_must(co, pc);
 	table_resolve(c, &t, NULL);
 	history_read(c, &t, &h, HIST_TIME);
 	if (mode == CUR_STATUS)
@@ -131,7 +131,6 @@ current_run(const struct connopts *co, enum currentmode mode, int json,
 	PQfinish(c);
 	table_free(&t);
 	free(sums);
-	return 0;
 }
 
 static void
@@ -163,8 +162,10 @@ main(int argc, char *argv[])
 	struct connopts co = { 0 };
 	struct miglist l = { 0 };
 	struct buf in = { 0 };
+	struct pending pc = { .c = NULL };
 	enum currentmode mode = CUR_LAST;
-	int ch, json = 0;
+	bool json = false;
+	int ch;
 
 	catch_signals();
 	conn_cancel_on_signal = 1;
@@ -176,7 +177,7 @@ main(int argc, char *argv[])
 		switch (ch) {
 		case 'a': mode = mode == CUR_STATUS ? mode : CUR_ALL; break;
 		case 's': mode = CUR_STATUS; break;
-		case 'j': json = 1; break;
+		case 'j': json = true; break;
 		default: usage(EXIT_USAGE);
 		}
 	}
@@ -186,12 +187,13 @@ main(int argc, char *argv[])
 		list_stdin_check("mig-current --status");
 	conn_check(&co);
 	if (mode == CUR_STATUS) {
-		conn_begin(&co);
-		conn_read_input(STDIN_FILENO, &in, "waiting for the list on stdin");
+		conn_begin(&co, &pc);
+		conn_read_pumping(&pc, STDIN_FILENO, &in,
+		    "waiting for the list on stdin");
 		list_read(&in, "stdin", &l);
 		buf_free(&in);
 	}
-	current_run(&co, mode, json, &l);
+	current(&co, mode, json, &l, &pc);
 	signal_check("reading the history");
 	list_free(&l);
 	mig_exit(0);

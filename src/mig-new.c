@@ -230,8 +230,8 @@ join(const char *dir, const char *file)
 	    file);
 }
 
-static int
-new_run(const char *dir, int seq, int pair, int argc, char **argv)
+static void
+new_migration(const char *dir, bool seq, bool pair, int argc, char **argv)
 {
 	char *slug = slugify(argc, argv), version[32], *f1, *f2;
 	uint64_t max, v;
@@ -291,7 +291,6 @@ new_run(const char *dir, int seq, int pair, int argc, char **argv)
 	free(f1);
 	free(f2);
 	free(slug);
-	return 0;
 }
 
 static void
@@ -321,7 +320,8 @@ main(int argc, char *argv[])
 		STD_LONGOPTS
 	};
 	const char *dir = getenv("MIG_DIR");
-	int ch, seq = 0, pair = 0;
+	bool seq = false, pair = false;
+	int ch;
 
 	catch_signals();
 	if (dir == NULL || *dir == '\0')
@@ -332,13 +332,14 @@ main(int argc, char *argv[])
 			continue;
 		switch (ch) {
 		case 'D': dir = optarg; break;
-		case 's': seq = 1; break;
-		case 'p': pair = 1; break;
+		case 's': seq = true; break;
+		case 'p': pair = true; break;
 		default: usage(EXIT_USAGE);
 		}
 	}
 	if (optind == argc || *dir == '\0')
 		usage(EXIT_USAGE);
 	signal_check("starting; nothing was created");
-	mig_exit(new_run(dir, seq, pair, argc - optind, argv + optind));
+	new_migration(dir, seq, pair, argc - optind, argv + optind);
+	mig_exit(0);
 }

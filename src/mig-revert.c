@@ -12,7 +12,7 @@ struct revertopts {
 	struct runopts run;
 	long steps;
 	const char *to;
-	int all;
+	bool all;
 };
 
 struct target {
@@ -126,8 +126,8 @@ revert_one(PGconn *c, const struct revertopts *ro, const struct table *tb,
 	return o;
 }
 
-static int
-revert_run(const struct connopts *co, const struct revertopts *ro,
+static void
+revert(const struct connopts *co, const struct revertopts *ro,
     const struct miglist *l)
 {
 	struct target *tg = NULL;
@@ -138,8 +138,8 @@ revert_run(const struct connopts *co, const struct revertopts *ro,
 
 	table_parse(co->table, &t);
 	if (l != NULL)
-		files_load(l, NULL, NULL);
-	c = run_connect(co, &ro->run, &t);
+		files_load(l, NULL, NULL, NULL);
+	c = run_connect(co, &ro->run, &t, NULL);
 	if (t.exists && !ro->run.dry_run)
 		lock_take(c, &t, ro->run.lock_wait);
 	history_read(c, &t, &h, HIST_SQL);
@@ -181,7 +181,6 @@ revert_run(const struct connopts *co, const struct revertopts *ro,
 	history_free(&h);
 	PQfinish(c);
 	table_free(&t);
-	return 0;
 }
 
 static void
@@ -262,14 +261,14 @@ main(int argc, char *argv[])
 		    run_option(&ro.run, ch, optarg))
 			continue;
 		switch (ch) {
-		case 'n': ro.run.dry_run = 1; break;
-		case 'q': ro.run.quiet = 1; break;
+		case 'n': ro.run.dry_run = true; break;
+		case 'q': ro.run.quiet = true; break;
 		case 's':
 			ro.steps = parse_number("--steps", optarg, 1, 1L << 30);
 			choices++;
 			break;
 		case 't': ro.to = optarg; choices++; break;
-		case 'a': ro.all = 1; choices++; break;
+		case 'a': ro.all = true; choices++; break;
 		case 'N': nolist = 1; break;
 		default: usage(EXIT_USAGE);
 		}
@@ -277,7 +276,7 @@ main(int argc, char *argv[])
 	if (optind != argc || choices > 1)
 		usage(EXIT_USAGE);
 	conn_check(&co);
-	revert_run(&co, &ro, !nolist && read_list(&l) ? &l : NULL);
+	revert(&co, &ro, !nolist && read_list(&l) ? &l : NULL);
 	list_free(&l);
 	mig_exit(0);
 }
