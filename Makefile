@@ -12,10 +12,14 @@ WERROR ?= 0
 WARN = -std=c11 -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
 PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I$$(pg_config --includedir))
 PQ_LIBS := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
-CPPFLAGS += -D_DEFAULT_SOURCE -D_GNU_SOURCE $(PQ_CFLAGS)
+# libbsd's overlay: its headers add getprogname, setproctitle, strtonum and
+# strlcpy to the standard ones, so the sources include those as on a BSD.
+BSD_CFLAGS := $(shell pkg-config --cflags libbsd-overlay)
+BSD_LIBS := $(shell pkg-config --libs libbsd-overlay)
+CPPFLAGS += -D_DEFAULT_SOURCE -D_GNU_SOURCE $(PQ_CFLAGS) $(BSD_CFLAGS)
 # --as-needed: mig-list and mig-new never load libpq and all it pulls in.
 LDFLAGS += -Wl,--as-needed
-LDLIBS += $(PQ_LIBS) -lcrypto
+LDLIBS += $(PQ_LIBS) -lcrypto $(BSD_LIBS)
 
 TOOLS = mig-list mig-current mig-apply mig-revert mig-new mig-wait
 LIBSRC = $(wildcard src/lib/*.c)

@@ -404,7 +404,7 @@ usage(int code)
 }
 
 int
-main(int argc, char *argv[])
+main(int argc, char *argv[], char *envp[])
 {
 	static const struct option longopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -424,6 +424,8 @@ main(int argc, char *argv[])
 	struct pending pc = { .c = NULL };
 	int ch;
 
+	/* Before anything reads argv: the title takes its place. */
+	setproctitle_init(argc, argv, envp);
 	catch_signals();
 	runopts_init(&ao.run);
 	while ((ch = getopt_long(argc, argv, "nq" STD_SHORTOPTS CONN_SHORTOPTS, longopts,

@@ -233,7 +233,7 @@ read_list(struct miglist *l)
 }
 
 int
-main(int argc, char *argv[])
+main(int argc, char *argv[], char *envp[])
 {
 	static const struct option longopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -251,6 +251,8 @@ main(int argc, char *argv[])
 	struct miglist l = { 0 };
 	int ch, choices = 0, nolist = 0;
 
+	/* Before anything reads argv: the title takes its place. */
+	setproctitle_init(argc, argv, envp);
 	catch_signals();
 	runopts_init(&ro.run);
 	ro.steps = 1;

@@ -757,3 +757,27 @@ $(line 0003 alter)"
 	run psql_admin -c "SELECT app FROM who2"
 	assert_output deployer
 }
+
+@test "mig-apply: the process title names the running migration and how long it has run" {
+	write_mig 0042_add_index 'SELECT pg_sleep(60);'
+	mig-list >"$BATS_TEST_TMPDIR/list"
+	mig-apply <"$BATS_TEST_TMPDIR/list" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+	local pid=$! rc=0
+	wait_title 10 "$pid" 'mig-apply: 0042_add_index (* s)'
+	[[ $(proc_title "$pid") =~ ^mig-apply:\ 0042_add_index\ \([0-9]+\ s\)$ ]]
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 143 ]
+}
+
+@test "mig-apply: the process title of a transaction:false migration counts its statements, refreshed every 5 s" {
+	write_mig --no-tx 0007_idx $'CREATE TABLE a (x int);\nSELECT pg_sleep(60);\nCREATE TABLE b (x int);'
+	mig-list >"$BATS_TEST_TMPDIR/list"
+	mig-apply <"$BATS_TEST_TMPDIR/list" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+	local pid=$! rc=0
+	wait_title 10 "$pid" 'mig-apply: 0007_idx statement 2/3 (0 s)'
+	wait_title 15 "$pid" 'mig-apply: 0007_idx statement 2/3 (5 s)'
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 143 ]
+}

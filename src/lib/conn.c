@@ -346,7 +346,7 @@ start(const struct connopts *o, struct pending *pc)
 	if (o->port) { keys[n] = "port"; vals[n++] = o->port; }
 	if (o->user) { keys[n] = "user"; vals[n++] = o->user; }
 	keys[n] = "fallback_application_name";
-	vals[n++] = program_invocation_short_name;
+	vals[n++] = getprogname();
 	keys[n] = vals[n] = NULL;
 
 	if ((c = PQconnectStartParams(keys, vals, 1)) == NULL)

@@ -247,12 +247,14 @@ const char *conn_name(PGconn *);
 
 /* pq.c: sending queries and reading their results. */
 struct pqwait {
-	const char *label;	/* for progress lines; NULL: none */
+	const char *label;	/* for progress lines and the title; or NULL */
 	long long start, next;	/* ms: since when, and the next line */
+	size_t stmt, total;	/* transaction:false: the statement running */
 	bool cancelled;		/* sent a cancel, or never to send one */
 	bool quiet;
 };
 PGresult *pq_next_result(PGconn *, struct pqwait *);
+void pq_title(const struct pqwait *);
 void pq_collect(PGconn *, struct pqwait *, const char *path,
     const char *data, size_t len, PGresult **err);
 void pq_unexpected(PGconn *, const char *path, ExecStatusType)

@@ -2,7 +2,6 @@
  * The options several tools share: numbers, --help and --version, the
  * connection options, the lock and timeout options, and a VERSION.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,18 +11,9 @@
 long
 parse_number(const char *opt, const char *arg, long min, long max)
 {
-	const char *errstr = NULL;
-	char *end;
-	long long v;
+	const char *errstr;
+	long long v = strtonum(arg, min, max, &errstr);
 
-	errno = 0;
-	v = strtoll(arg, &end, 10);
-	if (end == arg || *end != '\0')
-		errstr = "invalid";
-	else if ((errno == ERANGE && v < 0) || v < min)
-		errstr = "too small";
-	else if (errno == ERANGE || v > max)
-		errstr = "too large";
 	if (errstr != NULL)
 		mig_errx(EXIT_USAGE, "%s %s: %s (%ld to %ld)", opt, arg,
 		    errstr, min, max);

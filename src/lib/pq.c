@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mig.h"
 
@@ -32,7 +33,7 @@ PGresult *
 pq_next_result(PGconn *c, struct pqwait *w)
 {
 	while (PQisBusy(c)) {
-		struct pollfd p = { PQsocket(c), POLLIN, 0 };
+		struct pollfd p = { .fd = PQsocket(c), .events = POLLIN };
 		long long now = now_ms();
 		int n;
 
@@ -47,10 +48,31 @@ pq_next_result(PGconn *c, struct pqwait *w)
 			if (!w->quiet && w->label != NULL)
 				mig_warnx("%s: still running (%lld s)",
 				    w->label, (now_ms() - w->start) / 1000);
+			pq_title(w);
 			w->next += 5000;
 		}
 	}
 	return PQgetResult(c);
+}
+
+/*
+ * The process title (ps, docker top) says what runs: the migration, its
+ * statement for transaction:false, and for how long, as "mig-apply:
+ * 0042_add_index statement 3/5 (41 s)". Only a tool that called
+ * setproctitle_init labels what it waits for.
+ */
+void
+pq_title(const struct pqwait *w)
+{
+	long long s = (now_ms() - w->start) / 1000;
+
+	if (w->label == NULL)
+		return;
+	if (w->total > 0)
+		setproctitle("%s statement %zu/%zu (%lld s)", w->label,
+		    w->stmt, w->total, s);
+	else
+		setproctitle("%s (%lld s)", w->label, s);
 }
 
 /*

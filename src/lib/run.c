@@ -464,6 +464,7 @@ run_tx(PGconn *c, const struct runopts *ro, const struct step *s)
 	for (i = 0; i < n; i++)
 		if (!st[i].empty && (st[i].block || st[i].copy != COPY_NONE))
 			piped = 0;
+	pq_title(&w);
 	PQsetNoticeReceiver(c, on_notice, &nt);
 	for (int attempt = s->tries;; attempt++) {
 		err = NULL;
@@ -538,6 +539,10 @@ run_notx(PGconn *c, const struct runopts *ro, struct step *s, size_t from,
 	enum outcome out = RUN_DONE;
 	char *reset, *settings = run_settings(ro);
 
+	s->total = 0;
+	for (i = 0; i < n; i++)
+		s->total += !st[i].empty;
+	w.total = s->total;
 	PQsetNoticeReceiver(c, on_notice, &nt);
 	s->done = from;
 	for (i = 0; i < n && out == RUN_DONE; i++) {
@@ -546,6 +551,8 @@ run_notx(PGconn *c, const struct runopts *ro, struct step *s, size_t from,
 
 		if (st[i].empty || k++ < from)
 			continue;
+		w.stmt = k;
+		pq_title(&w);
 		q = xstrndup(s->sec->sql + st[i].start,
 		    st[i].sqlend - st[i].start);
 		for (int attempt = 0;; attempt++) {
@@ -588,9 +595,6 @@ run_notx(PGconn *c, const struct runopts *ro, struct step *s, size_t from,
 		if (mig_signal)
 			out = RUN_INTERRUPTED;
 	}
-	s->total = 0;
-	for (i = 0; i < n; i++)
-		s->total += !st[i].empty;
 	if (PQtransactionStatus(c) != PQTRANS_IDLE) {
 		PQclear(exec_params(c, "ROLLBACK", 0, NULL));
 		if (out == RUN_DONE) {

@@ -159,7 +159,7 @@ sleep_ms(long ms)
 void
 print_version(void)
 {
-	printf("%s (mig) %s\n", program_invocation_short_name, MIG_VERSION);
+	printf("%s (mig) %s\n", getprogname(), MIG_VERSION);
 	mig_exit(0);
 }
 
@@ -379,7 +379,7 @@ vmessage(const char *fmt, va_list ap)
 		err(EXIT_OSERR, "vasprintf");
 	m = mask_secrets(s);
 	fflush(stdout);
-	fprintf(stderr, "%s: %s\n", program_invocation_short_name, m);
+	fprintf(stderr, "%s: %s\n", getprogname(), m);
 	free(s);
 	free(m);
 }
