@@ -10,7 +10,7 @@
 struct applyopts {
 	struct runopts run;
 	const char *to;
-	bool single, out_of_order, mark_only;
+	bool single, out_of_order, mark_only, repair;
 };
 
 /*
@@ -305,6 +305,104 @@ apply_batch(PGconn *c, const struct applyopts *ao, const struct table *t,
 		mig_warnx("applied %zu migration(s) in one transaction", p->n);
 }
 
+/*
+ * --repair: an applied migration whose file changed since gets the file's
+ * checksum and SQL (and path) in its history row, so that the history
+ * holds what the file says; nothing of the migration runs. A row of
+ * another name, or a partial one, is refused, as in a plain run. Under
+ * the lock, in one transaction, so that it is all done or not at all.
+ */
+static void
+repair(const struct connopts *co, const struct applyopts *ao,
+    const struct miglist *l, struct pending *pc)
+{
+	char (*sums)[65] = xcalloc(l->n, sizeof *sums);
+	size_t *fix = xcalloc(l->n, sizeof *fix), nfix = 0, pending = 0, i;
+	char *q = NULL;
+	struct history h;
+	struct table t;
+	PGconn *c;
+	int bad = 0;
+
+	table_parse(co->table, &t);
+	files_load(l, sums, NULL, pc);
+	c = run_connect(co, &ao->run, &t, pc);
+	if (t.exists && !ao->run.dry_run)
+		lock_take(c, &t, ao->run.lock_wait);
+	history_read(c, &t, &h, 0);
+	for (i = 0; i < l->n; i++) {
+		const struct mig *m = &l->v[i];
+		const struct hrow *r = history_find(&h, m->vnum);
+
+		if (r == NULL)
+			pending++;
+		else if (strcmp(r->name, m->name) != 0) {
+			mig_warnx("%s: version %s is applied as another "
+			    "migration, %s_%s (from %s); two migrations share "
+			    "the version: give this one a new one", m->path,
+			    m->version, r->version, r->name, r->path);
+			bad++;
+		} else if (r->partial) {
+			mig_warnx("%s: recorded as partial; finish it with "
+			    "mig-apply, or mig-revert it, before --repair",
+			    m->path);
+			bad++;
+		} else if (strcmp(r->checksum, sums[i]) != 0)
+			fix[nfix++] = i;
+	}
+	if (bad)
+		mig_errx(EXIT_DATA, "%d problem(s) above; nothing was repaired",
+		    bad);
+	if (nfix > 0 && !ao->run.dry_run) {
+		q = xasprintf("UPDATE %s SET checksum = $1, up_sql = $2, "
+		    "down_sql = $3, path = $4 WHERE id = $5 AND state = "
+		    "'applied'", t.qual);
+		exec_ok(c, "BEGIN", 0, NULL);
+		for (i = 0; i < nfix; i++) {
+			const struct mig *m = &l->v[fix[i]];
+			struct migfile f;
+			char *down, id[24];
+
+			migfile_load(m, &f);
+			if (strcmp(f.checksum, sums[fix[i]]) != 0)
+				mig_errx(EXIT_DATA, "%s: changed while mig-apply "
+				    "ran; nothing was repaired", m->path);
+			down = f.down.present ? section_stored(&f.down) : NULL;
+			snprintf(id, sizeof id, "%lld",
+			    history_find(&h, m->vnum)->id);
+			{
+				const char *p[5] = { f.checksum, f.up.sql, down,
+				    m->path, id };
+
+				exec_ok(c, q, 5, p);
+			}
+			free(down);
+			migfile_free(&f);
+		}
+		if (mig_signal)
+			interrupted("repairing the history; nothing was "
+			    "changed");
+		exec_ok(c, "COMMIT", 0, NULL);
+	}
+	for (i = 0; i < nfix; i++) {
+		const struct mig *m = &l->v[fix[i]];
+
+		list_print(stdout, m, NULL);
+		if (!ao->run.quiet)
+			mig_warnx("%s %s %.12s %.12s", m->version, m->name,
+			    history_find(&h, m->vnum)->checksum, sums[fix[i]]);
+	}
+	if (pending > 0 && !ao->run.quiet)
+		mig_warnx("%zu pending migration(s) left pending; mig-apply "
+		    "without --repair applies them", pending);
+	free(q);
+	history_free(&h);
+	PQfinish(c);
+	free(fix);
+	free(sums);
+	table_free(&t);
+}
+
 static void
 apply(const struct connopts *co, const struct applyopts *ao,
     const struct miglist *l, struct pending *pc)
@@ -383,7 +481,8 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout, "usage: mig-apply [-n|--dry-run] [-q] "
 	    "[--to VERSION] [--single-transaction]\n"
-	    "       [--allow-out-of-order] [--mark-only]\n       %s\n       %s\n",
+	    "       [--allow-out-of-order] [--mark-only] [--repair]\n"
+	    "       %s\n       %s\n",
 	    RUN_USAGE, CONN_USAGE);
 	if (code == 0)
 		fputs("\nApply the migrations listed on stdin that are not applied "
@@ -399,6 +498,8 @@ usage(int code)
 		    "than the newest\n"
 		    "      --mark-only             record as applied without "
 		    "running\n"
+		    "      --repair                record the changed files' "
+		    "checksums and SQL\n"
 		    RUN_HELP CONN_HELP STD_HELP, stdout);
 	mig_exit(code);
 }
@@ -413,6 +514,7 @@ main(int argc, char *argv[], char *envp[])
 		{ "single-transaction", no_argument, NULL, '1' },
 		{ "allow-out-of-order", no_argument, NULL, 'o' },
 		{ "mark-only", no_argument, NULL, 'm' },
+		{ "repair", no_argument, NULL, 'r' },
 		RUN_LONGOPTS,
 		CONN_LONGOPTS,
 		STD_LONGOPTS
@@ -441,11 +543,17 @@ main(int argc, char *argv[], char *envp[])
 		case '1': ao.single = true; break;
 		case 'o': ao.out_of_order = true; break;
 		case 'm': ao.mark_only = true; break;
+		case 'r': ao.repair = true; break;
 		default: usage(EXIT_USAGE);
 		}
 	}
 	if (optind != argc)
 		usage(EXIT_USAGE);
+	if (ao.repair && (ao.mark_only || ao.single || ao.to != NULL ||
+	    ao.out_of_order))
+		mig_errx(EXIT_USAGE, "--repair runs nothing and takes no "
+		    "--mark-only, --single-transaction, --to or "
+		    "--allow-out-of-order");
 	list_stdin_check("mig-apply");
 	conn_check(&co);
 	conn_begin(&co, &pc);
@@ -453,7 +561,10 @@ main(int argc, char *argv[], char *envp[])
 	    "waiting for the list on stdin");
 	list_read(&in, "stdin", &l);
 	buf_free(&in);
-	apply(&co, &ao, &l, &pc);
+	if (ao.repair)
+		repair(&co, &ao, &l, &pc);
+	else
+		apply(&co, &ao, &l, &pc);
 	list_free(&l);
 	mig_exit(0);
 }
