@@ -30,14 +30,14 @@ static const char LATIN[] =
 /*
  * The ASCII letters a UTF-8 character at p is written with: "" for a
  * combining accent (decomposed input, as macOS writes it), NULL for no
- * letter, which separates words. *len is the character's length.
+ * letter, which separates words. *len is the character's length; a
+ * single letter is written into one.
  */
 static const char *
-translit(const unsigned char *p, size_t *len)
+translit(const unsigned char *p, size_t *len, char one[2])
 {
 	static const char caps[] = "AJOST";
 	static const char *const two[] = { "ae", "ij", "oe", "ss", "th" };
-	static char one[2];
 	unsigned int cp;
 	size_t n = 1, i;
 	char c;
@@ -62,6 +62,7 @@ translit(const unsigned char *p, size_t *len)
 	if (c >= 'A' && c <= 'Z')
 		return two[strchr(caps, c) - caps];
 	one[0] = c;
+	one[1] = '\0';
 	return one;
 }
 
@@ -81,7 +82,7 @@ slugify(int argc, char **argv)
 			size_t n = 1;
 
 			if (*p >= 0x80)
-				letters = translit(p, &n);
+				letters = translit(p, &n, ascii);
 			else if (isalnum(*p)) {
 				ascii[0] = (char)tolower(*p);
 				letters = ascii;
