@@ -155,18 +155,26 @@ print_applied(const struct mig *m, long long ms, bool quiet, bool marked)
 		mig_warnx("applied %s %s (%lld ms)", m->version, m->name, ms);
 }
 
-static void
+/*
+ * The run stopped at m (its error is printed already): says so for a
+ * signal, and gives the exit code. The caller cleans up and exits.
+ */
+static int
 stopped(const struct mig *m, enum outcome o, size_t done, bool notx)
 {
-	if (o == RUN_INTERRUPTED) {
-		char *what = xasprintf("running %s_%s; %s, the %zu applied "
-		    "before it stay applied", m->version, m->name, notx ?
-		    "its running statement was cancelled, the statements "
-		    "recorded as done stay done (state partial; a rerun "
-		    "resumes)" : "it was cancelled and rolled back", done);
-		interrupted(what);
-	}
-	exit(EXIT_SQL);
+	char *what;
+	int code;
+
+	if (o != RUN_INTERRUPTED)
+		return EXIT_SQL;
+	what = xasprintf("running %s_%s; %s, the %zu applied before it stay "
+	    "applied", m->version, m->name, notx ? "its running statement "
+	    "was cancelled, the statements recorded as done stay done (state "
+	    "partial; a rerun resumes)" : "it was cancelled and rolled back",
+	    done);
+	code = interrupted_code(what);
+	free(what);
+	return code;
 }
 
 static enum outcome
@@ -272,8 +280,12 @@ apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
 	return o;
 }
 
-/* --single-transaction: on lock_timeout the whole batch is run again. */
-static void
+/*
+ * --single-transaction: on lock_timeout the whole batch is run again. The
+ * exit code; on failure the transaction is left open, for the caller's
+ * PQfinish to roll back.
+ */
+static int
 apply_batch(PGconn *c, const struct applyopts *ao, const struct table *t,
     const struct miglist *l, char (*sums)[65], const struct history *h,
     const struct plan *p)
@@ -288,12 +300,13 @@ apply_batch(PGconn *c, const struct applyopts *ao, const struct table *t,
 			const struct mig *m = &l->v[p->todo[i]];
 
 			if (mig_signal)
-				interrupted("running a --single-transaction "
-				    "batch; nothing of it was applied");
+				return interrupted_code("running a "
+				    "--single-transaction batch; nothing of it "
+				    "was applied");
 			o = apply_one(c, ao, t, m, sums[p->todo[i]],
 			    history_find(h, m->vnum), tries);
 			if (o == RUN_FAILED || o == RUN_INTERRUPTED)
-				stopped(m, o, 0, false);
+				return stopped(m, o, 0, false);
 		}
 		if (o == RUN_DONE)
 			break;
@@ -303,6 +316,7 @@ apply_batch(PGconn *c, const struct applyopts *ao, const struct table *t,
 		print_applied(&l->v[p->todo[i]], 0, true, false);
 	if (!ao->run.quiet)
 		mig_warnx("applied %zu migration(s) in one transaction", p->n);
+	return 0;
 }
 
 /*
@@ -403,10 +417,12 @@ repair(const struct connopts *co, const struct applyopts *ao,
 	table_free(&t);
 }
 
-static void
+/* The exit code; everything is freed, so that an exit leaks nothing. */
+static int
 apply(const struct connopts *co, const struct applyopts *ao,
     const struct miglist *l, struct pending *pc)
 {
+	int code = 0;
 	char (*sums)[65] = xcalloc(l->n, sizeof *sums);
 	bool *notx = xcalloc(l->n, sizeof *notx);
 	struct plan p = { NULL, 0 };
@@ -449,23 +465,27 @@ apply(const struct connopts *co, const struct applyopts *ao,
 	} else {
 		table_create(c, &t);
 		if (ao->single)
-			apply_batch(c, ao, &t, l, sums, &h, &p);
+			code = apply_batch(c, ao, &t, l, sums, &h, &p);
 		else
-			for (i = 0; i < p.n; i++) {
+			for (i = 0; i < p.n && code == 0; i++) {
 				const struct mig *m = &l->v[p.todo[i]];
 				long long start = now_ms();
 				enum outcome o;
 
-				if (mig_signal)
-					interrupted("between migrations; the "
-					    "ones applied stay applied");
+				if (mig_signal) {
+					code = interrupted_code("between "
+					    "migrations; the ones applied stay "
+					    "applied");
+					break;
+				}
 				o = apply_one(c, ao, &t, m, sums[p.todo[i]],
 				    history_find(&h, m->vnum), 0);
 				if (o != RUN_DONE)
-					stopped(m, o, i, notx[p.todo[i]] &&
-					    !ao->mark_only);
-				print_applied(m, now_ms() - start,
-				    ao->run.quiet, ao->mark_only);
+					code = stopped(m, o, i,
+					    notx[p.todo[i]] && !ao->mark_only);
+				else
+					print_applied(m, now_ms() - start,
+					    ao->run.quiet, ao->mark_only);
 			}
 	}
 	history_free(&h);
@@ -474,6 +494,7 @@ apply(const struct connopts *co, const struct applyopts *ao,
 	free(sums);
 	free(notx);
 	table_free(&t);
+	return code;
 }
 
 static void
@@ -524,7 +545,7 @@ main(int argc, char *argv[], char *envp[])
 	struct miglist l = { 0 };
 	struct buf in = { 0 };
 	struct pending pc = { .c = NULL };
-	int ch;
+	int ch, code = 0;
 
 	/* Before anything reads argv: the title takes its place. */
 	setproctitle_init(argc, argv, envp);
@@ -564,7 +585,7 @@ main(int argc, char *argv[], char *envp[])
 	if (ao.repair)
 		repair(&co, &ao, &l, &pc);
 	else
-		apply(&co, &ao, &l, &pc);
+		code = apply(&co, &ao, &l, &pc);
 	list_free(&l);
-	mig_exit(0);
+	mig_exit(code);
 }

@@ -126,10 +126,12 @@ revert_one(PGconn *c, const struct revertopts *ro, const struct table *tb,
 	return o;
 }
 
-static void
+/* The exit code; everything is freed, so that an exit leaks nothing. */
+static int
 revert(const struct connopts *co, const struct revertopts *ro,
     const struct miglist *l)
 {
+	int code = 0;
 	struct target *tg = NULL;
 	struct history h;
 	struct table t;
@@ -146,24 +148,31 @@ revert(const struct connopts *co, const struct revertopts *ro,
 	n = choose(ro, l, &h, &tg);
 	if (n == 0 && !ro->run.quiet)
 		mig_warnx("nothing to revert");
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && code == 0; i++) {
 		struct target *x = &tg[i];
 		const char *path = x->m ? x->m->path : x->row->path;
 		long long start = now_ms();
 		enum outcome o = RUN_DONE;
 
-		if (mig_signal)
-			interrupted("between migrations; the ones reverted "
-			    "stay reverted");
+		if (mig_signal) {
+			code = interrupted_code("between migrations; the ones "
+			    "reverted stay reverted");
+			break;
+		}
 		if (!ro->run.dry_run)
 			o = revert_one(c, ro, &t, x);
 		if (o == RUN_INTERRUPTED) {
 			char *what = xasprintf("reverting %s; it was cancelled "
 			    "and rolled back", x->label);
-			interrupted(what);
+
+			code = interrupted_code(what);
+			free(what);
+			break;
 		}
-		if (o != RUN_DONE)
-			exit(EXIT_SQL);
+		if (o != RUN_DONE) {
+			code = EXIT_SQL;
+			break;
+		}
 		fprintf(stdout, "%s\t%s\t%s\n", x->row->version, x->row->name,
 		    path);
 		fflush(stdout);
@@ -181,6 +190,7 @@ revert(const struct connopts *co, const struct revertopts *ro,
 	history_free(&h);
 	PQfinish(c);
 	table_free(&t);
+	return code;
 }
 
 static void
@@ -249,7 +259,7 @@ main(int argc, char *argv[], char *envp[])
 	struct connopts co = { 0 };
 	struct revertopts ro = { 0 };
 	struct miglist l = { 0 };
-	int ch, choices = 0, nolist = 0;
+	int ch, choices = 0, nolist = 0, code;
 
 	/* Before anything reads argv: the title takes its place. */
 	setproctitle_init(argc, argv, envp);
@@ -278,7 +288,7 @@ main(int argc, char *argv[], char *envp[])
 	if (optind != argc || choices > 1)
 		usage(EXIT_USAGE);
 	conn_check(&co);
-	revert(&co, &ro, !nolist && read_list(&l) ? &l : NULL);
+	code = revert(&co, &ro, !nolist && read_list(&l) ? &l : NULL);
 	list_free(&l);
-	mig_exit(0);
+	mig_exit(code);
 }

@@ -70,6 +70,7 @@ void catch_signals(void);
 void *signal_hook_set(void (*)(void *), void *);
 int exit_code_for_signal(void);
 void signal_check(const char *what);
+int interrupted_code(const char *what);
 void interrupted(const char *what) __attribute__((noreturn));
 
 /* opts.c: the options several tools share. */

@@ -246,12 +246,20 @@ exit_code_for_signal(void)
 	return 128 + mig_signal;
 }
 
-/* Exits 130 or 143 for the signal that came, saying what it interrupted. */
+/* Says what the signal that came interrupted; 130 or 143, to exit with. */
+int
+interrupted_code(const char *what)
+{
+	mig_warnx("interrupted by %s while %s",
+	    mig_signal == SIGINT ? "SIGINT" : "SIGTERM", what);
+	return exit_code_for_signal();
+}
+
+/* The same, exiting. */
 void
 interrupted(const char *what)
 {
-	mig_errx(exit_code_for_signal(), "interrupted by %s while %s",
-	    mig_signal == SIGINT ? "SIGINT" : "SIGTERM", what);
+	exit(interrupted_code(what));
 }
 
 /* The same, if a signal came. */
