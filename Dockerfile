@@ -8,14 +8,15 @@
 #
 #   COPY --from=mig /usr/local/bin/mig-* /usr/local/bin/
 #
-# (its runtime then needs libpq5, which brings the libcrypto they use).
+# (its runtime then needs libpq5, which brings the libcrypto they use, and
+# libbsd0).
 
 ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      gcc libc6-dev make pkg-config libpq-dev \
+      gcc libc6-dev make pkg-config libpq-dev libbsd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -26,7 +27,7 @@ RUN make -j"$(nproc)" \
 FROM ${BASE_IMAGE} AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libpq5 \
+      libpq5 libbsd0 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 mig \
  && useradd --system --uid 10001 --gid mig --no-create-home \

@@ -13,10 +13,14 @@ WERROR ?= 0
 WARN = -std=c11 -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
 PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I$$(pg_config --includedir))
 PQ_LIBS := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
-CPPFLAGS += -D_DEFAULT_SOURCE -D_GNU_SOURCE $(PQ_CFLAGS)
+# libbsd's overlay: its headers add getprogname, setproctitle, strtonum and
+# strlcpy to the standard ones, so the sources include those as on a BSD.
+BSD_CFLAGS := $(shell pkg-config --cflags libbsd-overlay)
+BSD_LIBS := $(shell pkg-config --libs libbsd-overlay)
+CPPFLAGS += -D_DEFAULT_SOURCE -D_GNU_SOURCE $(PQ_CFLAGS) $(BSD_CFLAGS)
 # --as-needed: mig-list and mig-new never load libpq and all it pulls in.
 LDFLAGS += -Wl,--as-needed
-LDLIBS += $(PQ_LIBS) -lcrypto
+LDLIBS += $(PQ_LIBS) -lcrypto $(BSD_LIBS)
 
 TOOLS = mig-list mig-current mig-apply mig-revert mig-new mig-wait
 LIBSRC = $(wildcard src/lib/*.c)
@@ -41,6 +45,7 @@ bin/%: src/%.c build/libmig.a build/warn.flags
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libmig.a $(LDFLAGS) $(LDLIBS)
 
 build/libmig.a: $(LIBOBJ)
+	rm -f $@
 	$(AR) rcs $@ $(LIBOBJ)
 
 build/%.o: src/lib/%.c $(LIBHDR) build/warn.flags
@@ -54,6 +59,7 @@ bin/san/%: src/%.c build/san/libmig.a build/warn.flags
 	$(CC) $(WARN) $(CPPFLAGS) $(SANFLAGS) -o $@ $< build/san/libmig.a $(LDFLAGS) $(LDLIBS)
 
 build/san/libmig.a: $(SANOBJ)
+	rm -f $@
 	$(AR) rcs $@ $(SANOBJ)
 
 build/san/%.o: src/lib/%.c $(LIBHDR) build/warn.flags

@@ -757,3 +757,141 @@ $(line 0003 alter)"
 	run psql_admin -c "SELECT app FROM who2"
 	assert_output deployer
 }
+
+@test "mig-apply: the process title names the running migration and how long it has run" {
+	write_mig 0042_add_index 'SELECT pg_sleep(60);'
+	mig-list >"$BATS_TEST_TMPDIR/list"
+	mig-apply <"$BATS_TEST_TMPDIR/list" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+	local pid=$! rc=0
+	wait_title 10 "$pid" 'mig-apply: 0042_add_index (* s)'
+	[[ $(proc_title "$pid") =~ ^mig-apply:\ 0042_add_index\ \([0-9]+\ s\)$ ]]
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 143 ]
+}
+
+@test "mig-apply: the process title of a transaction:false migration counts its statements, refreshed every 5 s" {
+	write_mig --no-tx 0007_idx $'CREATE TABLE a (x int);\nSELECT pg_sleep(60);\nCREATE TABLE b (x int);'
+	mig-list >"$BATS_TEST_TMPDIR/list"
+	mig-apply <"$BATS_TEST_TMPDIR/list" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+	local pid=$! rc=0
+	wait_title 10 "$pid" 'mig-apply: 0007_idx statement 2/3 (0 s)'
+	wait_title 15 "$pid" 'mig-apply: 0007_idx statement 2/3 (5 s)'
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 143 ]
+}
+
+# checksums: every history row's version and checksum, in order.
+checksums() {
+	psql_admin -c 'SELECT version, checksum FROM mig_history ORDER BY id'
+}
+
+@test "mig-apply --repair: records a changed file's checksum and SQL, runs none of it, leaves the pending pending" {
+	write_mig 0001_t 'CREATE TABLE t (x int); INSERT INTO t VALUES (1);' 'DROP TABLE t;'
+	run apply
+	assert_success
+	local old
+	old=$(psql_admin -c "SELECT checksum FROM mig_history WHERE version = '0001'")
+	write_mig 0001_t 'CREATE TABLE t (x int); INSERT INTO t VALUES (2);' 'DROP TABLE IF EXISTS t;'
+	write_mig 0002_u 'CREATE TABLE u (x int);'
+	run apply
+	assert_failure 65
+	run --separate-stderr apply --repair
+	assert_success
+	assert_output "$(line 0001 t)"
+	[[ $stderr == *"mig-apply: 0001 t ${old:0:12} "[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]$'\n'* ]]
+	[[ $stderr == *'1 pending migration(s) left pending'* ]]
+	# Nothing of the file ran: the row it inserted is the first one's.
+	run psql_admin -c 'SELECT x FROM t'
+	assert_output 1
+	run psql_admin -c "SELECT checksum <> '$old', up_sql LIKE '%VALUES (2)%',
+		down_sql LIKE '%IF EXISTS%' FROM mig_history WHERE version = '0001'"
+	assert_output 't|t|t'
+	run ! table_exists u
+	mig-list | mig-current --status >"$BATS_TEST_TMPDIR/status"
+	run cat "$BATS_TEST_TMPDIR/status"
+	assert_output $'applied\t0001\tt\npending\t0002\tu'
+	run --separate-stderr apply
+	assert_success
+	assert_output "$(line 0002 u)"
+	run applied_versions
+	assert_output $'0001\n0002'
+}
+
+@test "mig-apply --repair: nothing changed prints nothing and exits 0" {
+	write_mig 0001_t 'CREATE TABLE t (x int);'
+	run apply
+	assert_success
+	local before
+	before=$(checksums)
+	run --separate-stderr apply --repair
+	assert_success
+	assert_output ''
+	[ -z "$stderr" ]
+	[ "$(checksums)" = "$before" ]
+}
+
+@test "mig-apply --repair: a partial row is refused with 65 and nothing is changed" {
+	write_mig 0001_t 'CREATE TABLE t (x int);'
+	run apply
+	assert_success
+	write_mig --no-tx 0002_p $'CREATE TABLE p (x int);\nSELECT 1/0;'
+	run apply
+	assert_failure 1
+	write_mig 0001_t 'CREATE TABLE t (x int, y int);'
+	local before
+	before=$(checksums)
+	run --separate-stderr apply --repair
+	assert_failure 65
+	assert_output ''
+	[[ $stderr == *'migrations/0002_p.sql: recorded as partial'* ]]
+	[[ $stderr == *'nothing was repaired'* ]]
+	[ "$(checksums)" = "$before" ]
+}
+
+@test "mig-apply --repair -n prints what it would record and changes nothing" {
+	write_mig 0001_t 'CREATE TABLE t (x int);'
+	run apply
+	assert_success
+	local before
+	before=$(checksums)
+	write_mig 0001_t 'CREATE TABLE t (x int, y int);'
+	run --separate-stderr apply --repair -n
+	assert_success
+	assert_output "$(line 0001 t)"
+	[[ $stderr == *"mig-apply: 0001 t ${before:5:12} "* ]]
+	[ "$(checksums)" = "$before" ]
+	run --separate-stderr apply --repair -q
+	assert_success
+	assert_output "$(line 0001 t)"
+	[ -z "$stderr" ]
+	[ "$(checksums)" != "$before" ]
+}
+
+@test "mig-apply --repair: a version applied under another name is still a collision (65), nothing changed" {
+	write_mig 0001_t 'CREATE TABLE t (x int);'
+	run apply
+	assert_success
+	local before
+	before=$(checksums)
+	rm "$MIGDIR/0001_t.sql"
+	write_mig 0001_other 'CREATE TABLE other (x int);'
+	run --separate-stderr apply --repair
+	assert_failure 65
+	assert_output ''
+	[[ $stderr == *'version 0001 is applied as another migration, 0001_t'* ]]
+	[ "$(checksums)" = "$before" ]
+}
+
+@test "mig-apply --repair with --mark-only, --single-transaction, --to or --allow-out-of-order is a usage error (64)" {
+	write_mig 0001_t 'CREATE TABLE t (x int);'
+	local opt
+	for opt in --mark-only --single-transaction '--to 0001' --allow-out-of-order; do
+		# shellcheck disable=SC2086 # '--to 0001' is two words
+		run --separate-stderr apply --repair $opt
+		assert_failure 64
+		[[ $stderr == *'--repair runs nothing'* ]]
+	done
+	run ! table_exists mig_history
+}

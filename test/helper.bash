@@ -263,6 +263,28 @@ wait_until() {
 	return 1
 }
 
+# proc_title PID: the process title of PID (what ps shows: its
+# /proc/PID/cmdline, NULs as spaces, trailing ones dropped).
+proc_title() {
+	local t
+	t=$(tr '\0' ' ' <"/proc/$1/cmdline") || return
+	printf '%s\n' "${t%"${t##*[! ]}"}"
+}
+
+# wait_title SECONDS PID PATTERN: until PID's title matches the glob PATTERN
+# (or PID is gone).
+wait_title() {
+	local secs=$1 pid=$2 pattern=$3 i
+	for ((i = 0; i < secs * 20; i++)); do
+		# shellcheck disable=SC2053 # a glob, by design
+		[[ $(proc_title "$pid" 2>/dev/null) == $pattern ]] && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "no title like '$pattern' for pid $pid; it was: $(proc_title "$pid" 2>&1)" >&2
+	return 1
+}
+
 # pg_restart: restart the shared server (fast shutdown, data kept).
 pg_restart() {
 	"$REPO/scripts/pgtmp" restart "$PGTMP_DIR"

@@ -406,3 +406,15 @@ $(line 0001 a)"
 	run psql_admin -c "SELECT app FROM who"
 	assert_output mig-revert
 }
+
+@test "mig-revert: the process title names the migration being reverted" {
+	write_mig 0003_slow_down 'CREATE TABLE t (x int);' 'SELECT pg_sleep(60);'
+	run apply
+	assert_success
+	mig-revert --no-list >"$BATS_TEST_TMPDIR/out" 2>&1 &
+	local pid=$! rc=0
+	wait_title 10 "$pid" 'mig-revert: 0003_slow_down (* s)'
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 143 ]
+}

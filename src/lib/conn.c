@@ -17,8 +17,6 @@
 
 #include "mig.h"
 
-static char *fold_lines(const char *);
-
 /* A URI query's keyword, percent-decoded as libpq does, is k. */
 static int
 uri_key_is(const char *s, size_t n, const char *k)
@@ -138,20 +136,6 @@ mask_conninfo(const char *ci)
 	return b.s;
 }
 
-int
-conn_option(struct connopts *o, int ch, const char *arg)
-{
-	switch (ch) {
-	case 'd': o->dbname = arg; break;
-	case 'h': o->host = arg; break;
-	case 'p': o->port = arg; break;
-	case 'U': o->user = arg; break;
-	case 'T': o->table = arg; break;
-	default: return 0;
-	}
-	return 1;
-}
-
 static const char *
 effective_dbname(const struct connopts *o)
 {
@@ -228,53 +212,36 @@ conn_check(const struct connopts *o)
 	PQconninfoFree(opts);
 }
 
-const char *
-conn_name(PGconn *c)
+/* Frees a connection's name (its instance data) as libpq frees it. */
+static int
+name_event(PGEventId id, void *info, void *pass)
 {
-	static char *name;
-	const char *host = PQhost(c);
-
-	free(name);
-	name = xasprintf("%s@%s:%s/%s", PQuser(c) ? PQuser(c) : "",
-	    host && *host ? host : "localhost", PQport(c) ? PQport(c) : "",
-	    PQdb(c) ? PQdb(c) : "");
-	return name;
+	(void)pass;
+	if (id == PGEVT_CONNDESTROY)
+		free(PQinstanceData(((PGEventConnDestroy *)info)->conn,
+		    name_event));
+	return 1;
 }
 
 /*
- * libpq's messages span lines: a continuation is indented ("\tIs the server
- * running ...?"), another message is not (DETAIL, the next host tried). One
- * line per message keeps stderr one line per event: a continuation goes on
- * as a sentence, another message follows after "; ".
+ * The server as user@host:port/dbname, which holds no password. The string
+ * belongs to the connection: it stays valid until PQfinish(c) frees it.
  */
-static char *
-fold_lines(const char *m)
+const char *
+conn_name(PGconn *c)
 {
-	char *out = xmalloc(2 * strlen(m) + 1), *o = out;
+	const char *host = PQhost(c);
+	char *name = PQinstanceData(c, name_event);
 
-	while (*m != '\0') {
-		int indented;
-
-		if (*m != '\n') {
-			*o++ = *m++;
-			continue;
-		}
-		m++;
-		indented = *m == ' ' || *m == '\t';
-		m += strspn(m, " \t\n");
-		if (*m == '\0')
-			break;
-		if (!indented)
-			*o++ = ';';
-		else if (o > out && strchr(".?!:;,", o[-1]) == NULL &&
-		    isupper((unsigned char)*m))
-			*o++ = '.';
-		*o++ = ' ';
-	}
-	while (o > out && isspace((unsigned char)o[-1]))
-		o--;
-	*o = '\0';
-	return out;
+	if (name != NULL)
+		return name;
+	name = xasprintf("%s@%s:%s/%s", PQuser(c) ? PQuser(c) : "",
+	    host && *host ? host : "localhost", PQport(c) ? PQport(c) : "",
+	    PQdb(c) ? PQdb(c) : "");
+	if (!PQregisterEventProc(c, name_event, "mig", NULL) ||
+	    !PQsetInstanceData(c, name_event, name))
+		errx(EXIT_OSERR, "PQregisterEventProc: out of memory");
+	return name;
 }
 
 /*
@@ -330,17 +297,6 @@ classify(PGconn *c, const char *state, const char *msg)
 }
 
 /*
- * A connection under way. The tools start it before they read their input,
- * and pump it while they read and hash the files: the server forks and
- * authenticates meanwhile, which is most of what a run with nothing to do
- * waits for.
- */
-static struct {
-	PGconn *c;
-	PostgresPollingStatusType st;
-} pending;
-
-/*
  * libpq checks the values of its options (sslmode, target_session_attrs,
  * keepalives, as many ports as hosts, ...) only as it starts to connect,
  * and says so in words no network failure and no server uses: a typo in
@@ -376,7 +332,7 @@ bad_option(const char *msg)
 }
 
 static void
-start(const struct connopts *o)
+start(const struct connopts *o, struct pending *pc)
 {
 	const char *keys[8], *vals[8];
 	int n = 0;
@@ -390,7 +346,7 @@ start(const struct connopts *o)
 	if (o->port) { keys[n] = "port"; vals[n++] = o->port; }
 	if (o->user) { keys[n] = "user"; vals[n++] = o->user; }
 	keys[n] = "fallback_application_name";
-	vals[n++] = program_invocation_short_name;
+	vals[n++] = getprogname();
 	keys[n] = vals[n] = NULL;
 
 	if ((c = PQconnectStartParams(keys, vals, 1)) == NULL)
@@ -399,54 +355,62 @@ start(const struct connopts *o)
 		bad_option(PQerrorMessage(c));
 	/* Verbose, so that a failed connection's message carries its SQLSTATE. */
 	PQsetErrorVerbosity(c, PQERRORS_VERBOSE);
-	pending.c = c;
-	pending.st = PGRES_POLLING_WRITING;
+	pc->c = c;
+	pc->st = PGRES_POLLING_WRITING;
 }
 
 static int
-under_way(void)
+under_way(const struct pending *pc)
 {
-	return pending.c != NULL && PQstatus(pending.c) != CONNECTION_BAD &&
-	    pending.st != PGRES_POLLING_OK && pending.st != PGRES_POLLING_FAILED;
+	return pc != NULL && pc->c != NULL &&
+	    PQstatus(pc->c) != CONNECTION_BAD && pc->st != PGRES_POLLING_OK &&
+	    pc->st != PGRES_POLLING_FAILED;
 }
 
 /* The socket and events the connection waits on; fd -1 once it is done. */
 static struct pollfd
-want(void)
+want(const struct pending *pc)
 {
-	struct pollfd p = { -1, 0, 0 };
+	struct pollfd p = { .fd = -1 };
 
-	if (under_way() && (p.fd = PQsocket(pending.c)) >= 0)
-		p.events = pending.st == PGRES_POLLING_READING ? POLLIN :
-		    POLLOUT;
+	if (under_way(pc) && (p.fd = PQsocket(pc->c)) >= 0)
+		p.events = pc->st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
 	return p;
 }
 
 void
-conn_begin(const struct connopts *o)
+conn_begin(const struct connopts *o, struct pending *pc)
 {
-	start(o);
-	conn_pump(0);
+	start(o, pc);
+	conn_pump(pc, 0);
 }
 
 /* Moves the connection on if the server has answered; waits at most ms. */
 void
-conn_pump(int ms)
+conn_pump(struct pending *pc, int ms)
 {
-	struct pollfd p = want();
+	struct pollfd p = want(pc);
 
 	if (p.fd >= 0 && poll(&p, 1, ms) > 0)
-		pending.st = PQconnectPoll(pending.c);
+		pc->st = PQconnectPoll(pc->c);
+}
+
+void
+conn_read_input(int fd, struct buf *b, const char *what)
+{
+	conn_read_pumping(NULL, fd, b, what);
 }
 
 /*
- * Reads all of fd (the list on stdin), moving the connection on meanwhile.
- * SIGINT and SIGTERM are blocked except inside ppoll, so one that comes
- * while the connection is moved on is seen at the next wait, never lost
- * while the tool waits on for input that may never come.
+ * Reads all of fd (the list on stdin), moving the connection under way (pc,
+ * if not NULL) on meanwhile. SIGINT and SIGTERM are blocked except inside
+ * ppoll, so one that comes while the connection is moved on is seen at the
+ * next wait, never lost while the tool waits on for input that may never
+ * come.
  */
 void
-conn_read_input(int fd, struct buf *b, const char *what)
+conn_read_pumping(struct pending *pc, int fd, struct buf *b,
+    const char *what)
 {
 	sigset_t block, old;
 
@@ -457,7 +421,7 @@ conn_read_input(int fd, struct buf *b, const char *what)
 	b->len = 0;
 	buf_add(b, "", 0);
 	for (;;) {
-		struct pollfd p[2] = { { fd, POLLIN, 0 }, want() };
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, want(pc) };
 		char chunk[65536];
 		ssize_t n;
 
@@ -468,7 +432,7 @@ conn_read_input(int fd, struct buf *b, const char *what)
 			mig_errx(EXIT_IOERR, "stdin: %s", strerror(errno));
 		}
 		if (p[1].revents)
-			pending.st = PQconnectPoll(pending.c);
+			pc->st = PQconnectPoll(pc->c);
 		if (p[0].revents == 0)
 			continue;
 		if ((n = read(fd, chunk, sizeof chunk)) == 0)
@@ -486,66 +450,30 @@ conn_read_input(int fd, struct buf *b, const char *what)
 }
 
 /*
- * The SQLSTATE of the last result libpq made. pq_fail needs it and
- * PQerrorMessage does not say it; a result event sees every result.
- */
-static char last_state[6];
-
-static int
-on_event(PGEventId id, void *info, void *pass)
-{
-	(void)pass;
-	if (id == PGEVT_RESULTCREATE) {
-		const char *s = PQresultErrorField(
-		    ((PGEventResultCreate *)info)->result, PG_DIAG_SQLSTATE);
-
-		snprintf(last_state, sizeof last_state, "%s", s ? s : "");
-	}
-	return 1;
-}
-
-/*
  * mig-current and mig-wait change nothing, so a signal may cancel their
  * query at once; libpq would otherwise wait out a lock they queue behind
- * (it retries an interrupted wait), and Ctrl-C with it. PQcancel is safe
- * in a signal handler.
+ * (it retries an interrupted wait), and Ctrl-C with it. Set by those two
+ * tools before they connect, read as each connection is made.
  */
 int conn_cancel_on_signal;
-static PGcancel *volatile sig_cancel;
 
+/* The signal handler's hook: PQcancel is safe in a signal handler. */
 static void
-cancel_query(void)
+cancel_query(void *cancel)
 {
 	char errbuf[256];
 
-	if (sig_cancel != NULL)
-		PQcancel(sig_cancel, errbuf, sizeof errbuf);
-}
-
-static void
-cancel_set(PGconn *c)
-{
-	sigset_t all, old;
-	PGcancel *prev;
-
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	prev = sig_cancel;
-	sig_cancel = PQgetCancel(c);
-	signal_hook = cancel_query;
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (prev != NULL)
-		PQfreeCancel(prev);
+	PQcancel(cancel, errbuf, sizeof errbuf);
 }
 
 static PGconn *
-finish(enum connfail *fail, char **errmsg)
+finish(struct pending *pc, enum connfail *fail, char **errmsg)
 {
-	PGconn *c = pending.c;
+	PGconn *c = pc->c;
 	char state[6];
 
-	while (under_way()) {
-		struct pollfd p = want();
+	while (under_way(pc)) {
+		struct pollfd p = want(pc);
 
 		if (p.fd < 0)
 			break;
@@ -554,15 +482,14 @@ finish(enum connfail *fail, char **errmsg)
 			interrupted("connecting");
 		}
 		if (p.revents)
-			pending.st = PQconnectPoll(c);
+			pc->st = PQconnectPoll(c);
 	}
-	pending.c = NULL;
+	pc->c = NULL;
 	if (PQstatus(c) == CONNECTION_OK) {
 		PQsetErrorVerbosity(c, PQERRORS_DEFAULT);
-		if (!PQregisterEventProc(c, on_event, "mig", NULL))
-			errx(EXIT_OSERR, "PQregisterEventProc: out of memory");
 		if (conn_cancel_on_signal)
-			cancel_set(c);
+			PQfreeCancel(signal_hook_set(cancel_query,
+			    PQgetCancel(c)));
 		*fail = CONN_OK;
 		*errmsg = NULL;
 		return c;
@@ -577,47 +504,29 @@ finish(enum connfail *fail, char **errmsg)
 PGconn *
 conn_open(const struct connopts *o, enum connfail *fail, char **errmsg)
 {
-	start(o);
-	return finish(fail, errmsg);
+	struct pending pc;
+
+	start(o, &pc);
+	return finish(&pc, fail, errmsg);
 }
 
+/* Finishes the connection under way (pc), or makes one (pc NULL or done). */
 PGconn *
-conn_must(const struct connopts *o)
+conn_must(const struct connopts *o, struct pending *pc)
 {
+	struct pending here = { .c = NULL };
 	enum connfail f;
 	char *msg;
 	PGconn *c;
 
-	if (pending.c == NULL)
-		start(o);
-	c = finish(&f, &msg);
-	if (f != CONN_OK) {
-		const char *name = conn_name(c);
-
-		PQfinish(c);
-		mig_errx(EXIT_UNAVAILABLE, "cannot connect to %s: %s", name,
-		    msg);
+	if (pc == NULL || pc->c == NULL) {
+		pc = &here;
+		start(o, pc);
 	}
+	c = finish(pc, &f, &msg);
+	if (f != CONN_OK)
+		mig_errx(EXIT_UNAVAILABLE, "cannot connect to %s: %s",
+		    conn_name(c), msg);
 	return c;
 }
 
-/*
- * A bookkeeping query failed. Permission denied (42501) there is on mig's
- * own history table or its schema: 77, which a grant fixes.
- */
-void
-pq_fail(PGconn *c, const char *what)
-{
-	char *m = fold_lines(PQerrorMessage(c));
-	int code = EXIT_SQL;
-
-	if (mig_signal)
-		mig_errx(exit_code_for_signal(), "interrupted by %s: %s on %s: %s",
-		    mig_signal == SIGINT ? "SIGINT" : "SIGTERM", what,
-		    conn_name(c), m);
-	if (PQstatus(c) == CONNECTION_BAD)
-		code = EXIT_UNAVAILABLE;
-	else if (strcmp(last_state, "42501") == 0)
-		code = EXIT_NOPERM;
-	mig_errx(code, "%s on %s: %s", what, conn_name(c), m);
-}

@@ -117,8 +117,7 @@ backend(PGconn *c, int *recovery, int *readonly)
 	long pid;
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-		PQclear(r);
-		pq_fail(c, "cannot read the server's state");
+		pq_fail(c, r, "cannot read the server's state");
 	}
 	*recovery = PQgetvalue(r, 0, 0)[0] == 't';
 	*readonly = strcmp(PQgetvalue(r, 0, 1), "on") == 0;

@@ -53,7 +53,7 @@ last_result(PGconn *c, const char *q, const char *what)
 	PGresult *r, *last = NULL;
 
 	if (!PQsendQuery(c, q))
-		pq_fail(c, "cannot query");
+		pq_fail(c, NULL, "cannot query");
 	while ((r = PQgetResult(c)) != NULL) {
 		if (last != NULL && PQresultStatus(last) == PGRES_FATAL_ERROR) {
 			PQclear(r);
@@ -63,7 +63,7 @@ last_result(PGconn *c, const char *q, const char *what)
 		last = r;
 	}
 	if (last == NULL || PQresultStatus(last) != PGRES_TUPLES_OK)
-		pq_fail(c, what);
+		pq_fail(c, last, what);
 	return last;
 }
 
@@ -204,7 +204,7 @@ table_create(PGconn *c, struct table *t)
 	    "((version::numeric))", t->name, t->qual);
 	exec_ok(c, q, 0, NULL);
 	free(q);
-	t->exists = 1;
+	t->exists = true;
 }
 
 static int
@@ -303,7 +303,7 @@ partial_sql(PGconn *c, const struct table *t, struct history *h)
 	h->res = exec_params(c, q, 0, NULL);
 	free(q);
 	if (PQresultStatus(h->res) != PGRES_TUPLES_OK)
-		pq_fail(c, "cannot read the history table");
+		pq_fail(c, h->res, "cannot read the history table");
 	for (int k = 0; k < PQntuples(h->res); k++) {
 		long long id = strtoll(PQgetvalue(h->res, k, 0), NULL, 10);
 
@@ -338,7 +338,7 @@ history_read(PGconn *c, const struct table *t, struct history *h,
 	    ", applied_at" : "", what & HIST_SQL ? ", up_sql, down_sql" : "",
 	    what & HIST_TIME ? "; COMMIT" : "");
 	if (!PQsendQuery(c, q))
-		pq_fail(c, "cannot read the history table");
+		pq_fail(c, NULL, "cannot read the history table");
 	free(q);
 	while ((r = PQgetResult(c)) != NULL) {
 		if (PQresultStatus(r) == PGRES_COPY_OUT) {
@@ -359,10 +359,8 @@ history_read(PGconn *c, const struct table *t, struct history *h,
 		}
 		PQclear(r);
 	}
-	if (bad != NULL) {
-		PQclear(bad);
-		pq_fail(c, "cannot read the history table");
-	}
+	if (bad != NULL)
+		pq_fail(c, bad, "cannot read the history table");
 	if (h->n == 0)
 		return;
 	qsort(h->v, h->n, sizeof *h->v, by_id);
@@ -448,7 +446,7 @@ lock_take(PGconn *c, const struct table *t, long wait_s)
 		int got;
 
 		if (PQresultStatus(r) != PGRES_TUPLES_OK)
-			pq_fail(c, "cannot take the migration lock");
+			pq_fail(c, r, "cannot take the migration lock");
 		got = PQgetvalue(r, 0, 0)[0] == 't';
 		PQclear(r);
 		if (got)

@@ -5,7 +5,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +15,8 @@
 
 #include "mig.h"
 
-enum marker { M_NONE, M_UP, M_DOWN, M_NOTX, M_STMT };
+/* M_BAD: a line that looks like a marker and is none; *err says why. */
+enum marker { M_NONE, M_UP, M_DOWN, M_NOTX, M_STMT, M_BAD };
 
 struct line {
 	const char *s;
@@ -45,30 +45,25 @@ word_is(const char **s, const char *end, const char *w)
 	return 1;
 }
 
-/* What a line marks, and its transaction:false option. */
-/*
- * A parse error unwinds to migfile_parse, so a caller that must go on (the
- * fuzzer) gets the message back and every section built so far is freed.
- */
-static jmp_buf *unwind;
-static char *parse_error;
+/* The message of a malformed file, allocated: the caller frees it. */
+static char *bad(const char *, ...) __attribute__((format(printf, 1, 2)));
 
-static void bad(const char *, ...) __attribute__((noreturn, format(printf, 1, 2)));
-
-static void
+static char *
 bad(const char *fmt, ...)
 {
 	va_list ap;
+	char *msg;
 
 	va_start(ap, fmt);
-	if (vasprintf(&parse_error, fmt, ap) < 0)
-		parse_error = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
-	longjmp(*unwind, 1);
+	return msg != NULL ? msg : xstrdup("out of memory");
 }
 
+/* What a line marks, and its transaction:false option. */
 static enum marker
-marker(const char *path, const struct line *l, int *notx)
+marker(const char *path, const struct line *l, int *notx, char **err)
 {
 	const char *s = l->s, *end = l->s + l->len;
 	enum marker m;
@@ -89,14 +84,18 @@ marker(const char *path, const struct line *l, int *notx)
 		else if (word_is(&s, end, "no") && (s = skip_ws(s, end),
 		    word_is(&s, end, "transaction")))
 			m = M_NOTX;
-		else
-			bad("%s:%d: unknown goose annotation "
+		else {
+			*err = bad("%s:%d: unknown goose annotation "
 			    "'%.*s' (known: Up, Down, NO TRANSACTION, "
 			    "StatementBegin, StatementEnd)", path, l->no,
 			    (int)l->len, l->s);
-		if (skip_ws(s, end) != end)
-			bad("%s:%d: unexpected text after the "
+			return M_BAD;
+		}
+		if (skip_ws(s, end) != end) {
+			*err = bad("%s:%d: unexpected text after the "
 			    "goose annotation", path, l->no);
+			return M_BAD;
+		}
 		return m;
 	}
 	if ((size_t)(end - s) < 8 || strncmp(s, "migrate:", 8) != 0)
@@ -106,10 +105,12 @@ marker(const char *path, const struct line *l, int *notx)
 		m = M_UP;
 	else if (word_is(&s, end, "down"))
 		m = M_DOWN;
-	else
-		bad("%s:%d: unknown marker '%.*s' (use "
+	else {
+		*err = bad("%s:%d: unknown marker '%.*s' (use "
 		    "'-- migrate:up' or '-- migrate:down')", path, l->no,
 		    (int)l->len, l->s);
+		return M_BAD;
+	}
 	for (s = skip_ws(s, end); s < end; s = skip_ws(s, end)) {
 		const char *o = s;
 
@@ -119,10 +120,12 @@ marker(const char *path, const struct line *l, int *notx)
 			*notx = 1;
 		else if (s - o == 16 && strncmp(o, "transaction:true", 16) == 0)
 			*notx = 0;
-		else
-			bad("%s:%d: unknown option '%.*s' "
+		else {
+			*err = bad("%s:%d: unknown option '%.*s' "
 			    "(known: transaction:false)", path, l->no,
 			    (int)(s - o), o);
+			return M_BAD;
+		}
 	}
 	return m;
 }
@@ -202,13 +205,14 @@ set_section(struct section *sec, const char *path, const char *text,
 	sec->path = path;
 	sec->line = line;
 	sec->notx = notx;
-	sec->present = 1;
+	sec->present = true;
 }
 
-static void
+static char *
 parse_single(const char *path, const char *text, size_t len,
     struct migfile *f)
 {
+	char *err = NULL;
 	struct section *cur = NULL;
 	struct line l = { 0 };
 	size_t pos = 0, from = 0;
@@ -218,15 +222,17 @@ parse_single(const char *path, const char *text, size_t len,
 	for (;;) {
 		size_t at = pos;
 		int more = next_line(text, len, &pos, &l), notx = 0;
-		enum marker m = more ? marker(path, &l, &notx) : M_NONE;
+		enum marker m = more ? marker(path, &l, &notx, &err) : M_NONE;
 
+		if (m == M_BAD)
+			return err;
 		if (more && m == M_NOTX) {
 			notx_all = 1;
 			continue;
 		}
 		if (more && m != M_UP && m != M_DOWN) {
 			if (cur == NULL && !only_comments(&l, &nest))
-				bad("%s:%d: SQL before the first "
+				return bad("%s:%d: SQL before the first "
 				    "marker; start the file with "
 				    "'-- migrate:up'", path, l.no);
 			continue;
@@ -237,10 +243,10 @@ parse_single(const char *path, const char *text, size_t len,
 		if (!more)
 			break;
 		if (m == M_UP && line_up)
-			bad("%s:%d: a second up marker (the "
+			return bad("%s:%d: a second up marker (the "
 			    "first is on line %d)", path, l.no, line_up);
 		if (m == M_DOWN && line_down)
-			bad("%s:%d: a second down marker (the "
+			return bad("%s:%d: a second down marker (the "
 			    "first is on line %d)", path, l.no, line_down);
 		*(m == M_UP ? &line_up : &line_down) = l.no;
 		cur = m == M_UP ? &f->up : &f->down;
@@ -249,25 +255,29 @@ parse_single(const char *path, const char *text, size_t len,
 		from = pos;
 	}
 	if (!line_up)
-		bad("%s:1: no up section; add a "
+		return bad("%s:1: no up section; add a "
 		    "'-- migrate:up' line before its SQL", path);
 	f->up.notx |= notx_all;
 	f->down.notx |= notx_all;
+	return NULL;
 }
 
 /* One file of a pair: optional marker lines on top, then SQL. */
-static void
+static char *
 parse_half(const char *path, const char *text, size_t len, enum marker want,
     struct section *sec)
 {
+	char *err = NULL;
 	struct line l = { 0 };
 	size_t pos = 0, from = 0;
 	int notx = 0, header = 1, line = 1, nest = 0;
 
 	while (next_line(text, len, &pos, &l)) {
 		int o;
-		enum marker m = marker(path, &l, &o);
+		enum marker m = marker(path, &l, &o, &err);
 
+		if (m == M_BAD)
+			return err;
 		if (m == M_STMT || (m == M_NONE && header &&
 		    only_comments(&l, &nest)))
 			continue;
@@ -276,7 +286,7 @@ parse_half(const char *path, const char *text, size_t len, enum marker want,
 			continue;
 		}
 		if (!header || (m != want && m != M_NOTX))
-			bad("%s:%d: %s", path, l.no, header ?
+			return bad("%s:%d: %s", path, l.no, header ?
 			    "this marker belongs in the other file of the pair" :
 			    "a marker after SQL; in a pair, markers may only "
 			    "open the file");
@@ -285,6 +295,7 @@ parse_half(const char *path, const char *text, size_t len, enum marker want,
 		line = l.no + 1;
 	}
 	set_section(sec, path, text, from, len, line, notx);
+	return NULL;
 }
 
 /* The file line of a section's offset. */
@@ -496,25 +507,19 @@ checksum_hex(const char *s, size_t n, char out[65])
 	out[64] = '\0';
 }
 
+/*
+ * Parses one file's text into f: NULL, or the message of what is wrong
+ * (the caller frees it, and f, which may hold what was parsed before).
+ */
 char *
 migfile_parse(const char *path, const char *text, size_t len,
     enum migkind kind, struct migfile *f)
 {
-	jmp_buf jb;
-
-	if (setjmp(jb)) {
-		unwind = NULL;
-		return parse_error ? parse_error : xstrdup("out of memory");
-	}
-	unwind = &jb;
 	if (kind == MIG_SINGLE)
-		parse_single(path, text, len, f);
-	else if (kind == MIG_UP)
-		parse_half(path, text, len, M_UP, &f->up);
-	else
-		parse_half(path, text, len, M_DOWN, &f->down);
-	unwind = NULL;
-	return NULL;
+		return parse_single(path, text, len, f);
+	if (kind == MIG_UP)
+		return parse_half(path, text, len, M_UP, &f->up);
+	return parse_half(path, text, len, M_DOWN, &f->down);
 }
 
 static void
@@ -584,5 +589,5 @@ section_from_stored(struct section *s, char *sql, const char *path)
 	s->len = strlen(s->sql);
 	s->line = s->notx ? 2 : 1;
 	s->path = path;
-	s->present = 1;
+	s->present = true;
 }

@@ -1,7 +1,13 @@
-/* mig: the library shared by the six tools. */
+/*
+ * mig: the library shared by the six tools, one section per file, each
+ * file using only those above it: util, opts; name, split, mfile, list
+ * (the files); conn, pq, hist, run (the server).
+ */
 #ifndef MIG_H
 #define MIG_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,7 +33,7 @@ enum {
 	EXIT_SIGTERM = 143,
 };
 
-/* util.c */
+/* util.c: memory, buffers, time, messages and signals. */
 void *xmalloc(size_t);
 void *xcalloc(size_t, size_t);
 void *xreallocarray(void *, size_t, size_t);
@@ -48,19 +54,86 @@ void buf_free(struct buf *);
 int read_file(const char *path, struct buf *);
 long long now_ms(void);
 void sleep_ms(long);
-long parse_number(const char *opt, const char *arg, long min, long max);
 void print_version(void) __attribute__((noreturn));
 void mig_exit(int) __attribute__((noreturn));
-int help_option(char **argv);
 void list_stdin_check(const char *tool);
+/* Messages on stderr, "TOOL: ...", with any password masked. */
+char *mask_secrets(const char *);
+char *fold_lines(const char *);
+void mig_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void mig_errx(int, const char *, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
 
 /* Set by SIGINT/SIGTERM; the running statement is cancelled on the server. */
-extern volatile int mig_signal;
-/* Called by the signal handler, so async-signal-safe. */
-extern void (*volatile signal_hook)(void);
+extern volatile sig_atomic_t mig_signal;
 void catch_signals(void);
+void *signal_hook_set(void (*)(void *), void *);
 int exit_code_for_signal(void);
 void signal_check(const char *what);
+int interrupted_code(const char *what);
+void interrupted(const char *what) __attribute__((noreturn));
+
+/* opts.c: the options several tools share. */
+long parse_number(const char *opt, const char *arg, long min, long max);
+uint64_t version_arg(const char *opt, const char *arg);
+
+/* --help, -?, --version, -V: the same in every tool. */
+#define STD_LONGOPTS \
+	{ "help", no_argument, NULL, 'H' }, \
+	{ "version", no_argument, NULL, 'V' }, \
+	{ NULL, 0, NULL, 0 }
+#define STD_SHORTOPTS "?V"
+#define STD_HELP \
+	"  -?, --help                  show this help, then exit\n" \
+	"  -V, --version               show the version, then exit\n"
+int std_option(int ch, char **argv, void (*usage)(int));
+int help_option(char **argv);
+
+/* -d, -h, -p, -U, --table: where to connect, and the history table. */
+struct connopts {
+	const char *dbname, *host, *port, *user;
+	const char *table;
+};
+#define CONN_LONGOPTS \
+	{ "dbname", required_argument, NULL, 'd' }, \
+	{ "host", required_argument, NULL, 'h' }, \
+	{ "port", required_argument, NULL, 'p' }, \
+	{ "username", required_argument, NULL, 'U' }, \
+	{ "table", required_argument, NULL, 'T' }
+#define CONN_SHORTOPTS "d:h:p:U:"
+#define CONN_USAGE "[-d DBNAME|URL] [-h HOST] [-p PORT] [-U USER] [--table [SCHEMA.]TABLE]"
+/* --help: one line per option, after each tool's own. */
+#define CONN_HELP \
+	"  -d, --dbname=DBNAME|URL     database name, or a connection string or URI\n" \
+	"  -h, --host=HOST             server host or socket directory\n" \
+	"  -p, --port=PORT             server port\n" \
+	"  -U, --username=USER         user name\n" \
+	"      --table=[SCHEMA.]TABLE  history table (default $MIG_TABLE, mig_history)\n"
+int conn_option(struct connopts *, int ch, const char *arg);
+
+/* mig-apply's and mig-revert's lock and timeout options, and -n, -q. */
+struct runopts {
+	long lock_wait;
+	long lock_timeout;
+	long lock_retries;
+	long statement_timeout;
+	bool quiet;
+	bool dry_run;
+};
+#define RUN_LONGOPTS \
+	{ "lock-wait", required_argument, NULL, 'W' }, \
+	{ "lock-timeout", required_argument, NULL, 'L' }, \
+	{ "lock-retries", required_argument, NULL, 'R' }, \
+	{ "statement-timeout", required_argument, NULL, 'S' }
+#define RUN_USAGE "[--lock-wait S] [--lock-timeout MS] [--lock-retries N]\n" \
+	"       [--statement-timeout MS]"
+#define RUN_HELP \
+	"      --lock-wait=S           wait at most S s for the migration lock (300)\n" \
+	"      --lock-timeout=MS       lock_timeout of each migration (5000; 0 off)\n" \
+	"      --lock-retries=N        retries after a lock timeout (3)\n" \
+	"      --statement-timeout=MS  statement_timeout of each migration (0, off)\n"
+void runopts_init(struct runopts *);
+int run_option(struct runopts *, int ch, const char *arg);
 
 /* name.c: what a migration file name says. */
 enum migkind { MIG_SINGLE, MIG_UP, MIG_DOWN };
@@ -127,8 +200,8 @@ struct section {
 	size_t len;
 	const char *path;	/* the file it is in */
 	int line;		/* the file's line of sql[0] */
-	int notx;		/* transaction:false */
-	int present;
+	bool notx;		/* transaction:false */
+	bool present;
 };
 struct migfile {
 	struct section up, down;
@@ -146,60 +219,57 @@ char *section_stored(const struct section *);
 void section_from_stored(struct section *, char *sql, const char *path);
 
 /* conn.c: connecting, and naming the server without its password. */
-struct connopts {
-	const char *dbname, *host, *port, *user;
-	const char *table;
-};
-int conn_option(struct connopts *, int ch, const char *arg);
-#define CONN_LONGOPTS \
-	{ "dbname", required_argument, NULL, 'd' }, \
-	{ "host", required_argument, NULL, 'h' }, \
-	{ "port", required_argument, NULL, 'p' }, \
-	{ "username", required_argument, NULL, 'U' }, \
-	{ "table", required_argument, NULL, 'T' }
-/* --help, -?, --version, -V: the same in every tool. */
-#define STD_LONGOPTS \
-	{ "help", no_argument, NULL, 'H' }, \
-	{ "version", no_argument, NULL, 'V' }, \
-	{ NULL, 0, NULL, 0 }
-#define STD_SHORTOPTS "?V"
-int std_option(int ch, char **argv, void (*usage)(int));
-#define CONN_SHORTOPTS "d:h:p:U:"
-#define CONN_USAGE "[-d DBNAME|URL] [-h HOST] [-p PORT] [-U USER] [--table [SCHEMA.]TABLE]"
-/* --help: one line per option, after each tool's own. */
-#define CONN_HELP \
-	"  -d, --dbname=DBNAME|URL     database name, or a connection string or URI\n" \
-	"  -h, --host=HOST             server host or socket directory\n" \
-	"  -p, --port=PORT             server port\n" \
-	"  -U, --username=USER         user name\n" \
-	"      --table=[SCHEMA.]TABLE  history table (default $MIG_TABLE, mig_history)\n"
-#define STD_HELP \
-	"  -?, --help                  show this help, then exit\n" \
-	"  -V, --version               show the version, then exit\n"
-
 /* Why a connection failed, which tells mig-wait how soon to try again. */
 enum connfail { CONN_OK, CONN_RETRY, CONN_STARTING, CONN_NOSERVER, CONN_FATAL };
 void conn_check(const struct connopts *);
 /* Set by the tools that only read: a signal cancels what the server runs. */
 extern int conn_cancel_on_signal;
 PGconn *conn_open(const struct connopts *, enum connfail *, char **errmsg);
-void conn_begin(const struct connopts *);
-void conn_pump(int ms);
+/*
+ * A connection under way. The tools start it before they read their input,
+ * and pump it while they read and hash the files: the server forks and
+ * authenticates meanwhile, which is most of what a run with nothing to do
+ * waits for.
+ */
+struct pending {
+	PGconn *c;		/* NULL: none under way */
+	PostgresPollingStatusType st;
+};
+void conn_begin(const struct connopts *, struct pending *);
+void conn_pump(struct pending *, int ms);
 void conn_read_input(int fd, struct buf *, const char *what);
-PGconn *conn_must(const struct connopts *);
+void conn_read_pumping(struct pending *, int fd, struct buf *,
+    const char *what);
+PGconn *conn_must(const struct connopts *, struct pending *);
 const char *conn_name(PGconn *);
-char *mask_secrets(const char *);
-void mig_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
-void mig_errx(int, const char *, ...)
-    __attribute__((noreturn, format(printf, 2, 3)));
-void pq_fail(PGconn *, const char *what) __attribute__((noreturn));
+
+/* pq.c: sending queries and reading their results. */
+struct pqwait {
+	const char *label;	/* for progress lines and the title; or NULL */
+	long long start, next;	/* ms: since when, and the next line */
+	size_t stmt, total;	/* transaction:false: the statement running */
+	bool cancelled;		/* sent a cancel, or never to send one */
+	bool quiet;
+};
+PGresult *pq_next_result(PGconn *, struct pqwait *);
+void pq_title(const struct pqwait *);
+void pq_collect(PGconn *, struct pqwait *, const char *path,
+    const char *data, size_t len, PGresult **err);
+void pq_unexpected(PGconn *, const char *path, ExecStatusType)
+    __attribute__((noreturn));
+PGresult *exec_params(PGconn *, const char *sql, int n,
+    const char *const *params);
+void exec_ok(PGconn *, const char *sql, int n, const char *const *params);
+void exec_simple(PGconn *, const char *sql);
+void pq_fail(PGconn *, const PGresult *, const char *what)
+    __attribute__((noreturn));
 
 /* hist.c: the history table and the advisory lock. */
 struct table {
 	char *schema, *name;	/* lower case, unquoted */
 	char *qual;		/* quoted, schema-qualified */
 	char *lockkey;
-	int exists, schema_exists;
+	bool exists, schema_exists;
 };
 struct hrow {
 	long long id;
@@ -228,33 +298,17 @@ void history_free(struct history *);
 struct hrow *history_find(const struct history *, uint64_t);
 void lock_take(PGconn *, const struct table *, long wait_s);
 
+/* guard.c: servers mig-apply and mig-revert refuse. Exits 69 for a
+ * read-only server or a pooler in transaction mode; call it once connected,
+ * before the migration lock. */
+void guard_session(PGconn *);
+
 /* run.c: running SQL with progress, cancellation and error positions. */
-struct runopts {
-	long lock_wait;
-	long lock_timeout;
-	long lock_retries;
-	long statement_timeout;
-	int quiet;
-	int dry_run;
-};
-#define RUN_LONGOPTS \
-	{ "lock-wait", required_argument, NULL, 'W' }, \
-	{ "lock-timeout", required_argument, NULL, 'L' }, \
-	{ "lock-retries", required_argument, NULL, 'R' }, \
-	{ "statement-timeout", required_argument, NULL, 'S' }
-#define RUN_USAGE "[--lock-wait S] [--lock-timeout MS] [--lock-retries N]\n" \
-	"       [--statement-timeout MS]"
-#define RUN_HELP \
-	"      --lock-wait=S           wait at most S s for the migration lock (300)\n" \
-	"      --lock-timeout=MS       lock_timeout of each migration (5000; 0 off)\n" \
-	"      --lock-retries=N        retries after a lock timeout (3)\n" \
-	"      --statement-timeout=MS  statement_timeout of each migration (0, off)\n"
-void runopts_init(struct runopts *);
-int run_option(struct runopts *, int ch, const char *arg);
 char *run_settings(const struct runopts *);
-void files_load(const struct miglist *, char (*sums)[65], int *notx);
+void files_load(const struct miglist *, char (*sums)[65], bool *notx,
+    struct pending *);
 PGconn *run_connect(const struct connopts *, const struct runopts *,
-    struct table *);
+    struct table *, struct pending *);
 
 /*
  * The outcome of running a section; on failure the error is printed.
@@ -268,49 +322,12 @@ struct step {
 	const char *bookkeeping;	/* SQL run in the same transaction */
 	int nparams;
 	const char *const *params;
-	int single;		/* a batch transaction is already open */
+	bool single;		/* a batch transaction is already open */
 	int tries;		/* lock_timeout retries the batch had so far */
 	size_t done, total;	/* run_notx: statements done, and in all */
 };
 enum outcome run_tx(PGconn *, const struct runopts *, const struct step *);
 enum outcome run_notx(PGconn *, const struct runopts *, struct step *,
     size_t from, const char *progress_sql, const char *rowid);
-PGresult *exec_params(PGconn *, const char *sql, int n,
-    const char *const *params);
-void exec_ok(PGconn *, const char *sql, int n, const char *const *params);
-void interrupted(const char *what) __attribute__((noreturn));
-
-/* apply.c, revert.c, current.c, wait.c, new.c: each tool's work. */
-struct applyopts {
-	struct runopts run;
-	const char *to;
-	int single, out_of_order, mark_only;
-};
-int apply_run(const struct connopts *, const struct applyopts *,
-    const struct miglist *);
-
-struct revertopts {
-	struct runopts run;
-	long steps;
-	const char *to;
-	int all;
-};
-int revert_run(const struct connopts *, const struct revertopts *,
-    const struct miglist *);
-
-enum currentmode { CUR_LAST, CUR_ALL, CUR_STATUS };
-int current_run(const struct connopts *, enum currentmode, int json,
-    const struct miglist *);
-
-int new_run(const char *dir, int seq, int pair, int argc, char **argv);
-
-uint64_t version_arg(const char *opt, const char *arg);
-void json_str(FILE *, const char *);
-
-/* ---- guard.c: servers mig-apply and mig-revert refuse (issue 12) ---- */
-/* Exits 69 for a read-only server or a pooler in transaction mode; call it
- * once connected, before the migration lock. */
-void guard_session(PGconn *);
-/* ---- end of guard.c ---- */
 
 #endif

@@ -5,45 +5,10 @@
  * statement. Both report progress, honour Ctrl-C and docker stop by
  * cancelling on the server, and map a server error to PATH:LINE:COL.
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mig.h"
-
-void
-runopts_init(struct runopts *r)
-{
-	memset(r, 0, sizeof *r);
-	r->lock_wait = 300;
-	r->lock_timeout = 5000;
-	r->lock_retries = 3;
-}
-
-int
-run_option(struct runopts *r, int ch, const char *arg)
-{
-	switch (ch) {
-	case 'W':
-		r->lock_wait = parse_number("--lock-wait", arg, 0, 86400 * 7);
-		break;
-	case 'L':
-		r->lock_timeout = parse_number("--lock-timeout", arg, 0,
-		    2147483647);
-		break;
-	case 'R':
-		r->lock_retries = parse_number("--lock-retries", arg, 0, 1000);
-		break;
-	case 'S':
-		r->statement_timeout = parse_number("--statement-timeout", arg,
-		    0, 2147483647);
-		break;
-	default:
-		return 0;
-	}
-	return 1;
-}
 
 /*
  * mig's own session settings, as one statement: a migration's RESET ALL
@@ -62,10 +27,11 @@ run_settings(const struct runopts *r)
 /*
  * Reads and checks every file of the list before anything runs, keeping
  * each one's checksum and whether it runs outside a transaction (either
- * may be NULL), and moves a connection under way along between files.
+ * may be NULL), and moves the connection under way (pc) on between files.
  */
 void
-files_load(const struct miglist *l, char (*sums)[65], int *notx)
+files_load(const struct miglist *l, char (*sums)[65], bool *notx,
+    struct pending *pc)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		struct migfile f;
@@ -76,227 +42,21 @@ files_load(const struct miglist *l, char (*sums)[65], int *notx)
 		if (notx != NULL)
 			notx[i] = f.up.notx;
 		migfile_free(&f);
-		conn_pump(0);
+		conn_pump(pc, 0);
 	}
 }
 
 PGconn *
 run_connect(const struct connopts *co, const struct runopts *ro,
-    struct table *t)
+    struct table *t, struct pending *pc)
 {
 	char *settings = run_settings(ro);
-	PGconn *c = conn_must(co);
+	PGconn *c = conn_must(co, pc);
 
 	guard_session(c);
 	table_resolve(c, t, settings);
 	free(settings);
 	return c;
-}
-
-void
-interrupted(const char *what)
-{
-	mig_errx(exit_code_for_signal(), "interrupted by %s while %s",
-	    mig_signal == 2 ? "SIGINT" : "SIGTERM", what);
-}
-
-struct wait {
-	const char *label;
-	long long start, next;
-	int cancelled;
-	int quiet;
-};
-
-/* Cancels the running statement on the server, once. */
-static void
-cancel_once(PGconn *c, struct wait *w)
-{
-	char errbuf[256];
-	PGcancel *cn;
-
-	if (w->cancelled)
-		return;
-	if ((cn = PQgetCancel(c)) != NULL) {
-		PQcancel(cn, errbuf, sizeof errbuf);
-		PQfreeCancel(cn);
-	}
-	w->cancelled = 1;
-}
-
-/* Waits for the next result, cancelling on a signal, reporting progress. */
-static PGresult *
-next_result(PGconn *c, struct wait *w)
-{
-	while (PQisBusy(c)) {
-		struct pollfd p = { PQsocket(c), POLLIN, 0 };
-		long long now = now_ms();
-		int n;
-
-		if (mig_signal)
-			cancel_once(c, w);
-		n = poll(&p, 1, w->next > now ? (int)(w->next - now) : 0);
-		if (n == -1 && errno != EINTR)
-			break;
-		if (n > 0 && !PQconsumeInput(c))
-			break;
-		if (now_ms() >= w->next) {
-			if (!w->quiet && w->label != NULL)
-				mig_warnx("%s: still running (%lld s)",
-				    w->label, (now_ms() - w->start) / 1000);
-			w->next += 5000;
-		}
-	}
-	return PQgetResult(c);
-}
-
-/*
- * A result no migration can give: the server wants to send COPY rows, or
- * to exchange them both ways. Waiting on would never end; leaving ends the
- * session, and with it the open transaction, so nothing is committed.
- */
-static void __attribute__((noreturn))
-unexpected(PGconn *c, const char *path, ExecStatusType st)
-{
-	mig_errx(EXIT_SOFTWARE, "%s: the server answered %s, which a "
-	    "migration cannot take; the session was closed and nothing of this "
-	    "migration was committed", path ? path : conn_name(c),
-	    PQresStatus(st));
-}
-
-/* Waits until the socket takes more, at most a tenth of a second. */
-static void
-wait_writable(PGconn *c)
-{
-	struct pollfd p = { PQsocket(c), POLLOUT, 0 };
-
-	poll(&p, 1, 100);
-}
-
-/*
- * The rows of a COPY FROM STDIN; none (NULL) makes the COPY fail. They go
- * without blocking, so that Ctrl-C is seen while a slow server reads them:
- * then the COPY is cancelled on the server, which would otherwise read
- * every row already sent before it saw the COPY end.
- */
-static void
-copy_rows(PGconn *c, const char *data, size_t len, struct wait *w)
-{
-	size_t at = 0;
-
-	if (data == NULL) {
-		PQputCopyEnd(c, "mig has no rows for this COPY FROM STDIN: "
-		    "write them after the statement, ending with a \\. line");
-		return;
-	}
-	PQsetnonblocking(c, 1);
-	while (at < len && !mig_signal) {
-		size_t n = len - at > 65536 ? 65536 : len - at;
-		int r = PQputCopyData(c, data + at, (int)n);
-
-		if (r == -1)
-			break;
-		if (r == 1)
-			at += n;
-		else
-			wait_writable(c);
-		PQflush(c);
-	}
-	if (mig_signal)
-		cancel_once(c, w);
-	while (PQputCopyEnd(c, mig_signal ? "interrupted" : NULL) == 0)
-		wait_writable(c);
-	while (PQflush(c) == 1)
-		wait_writable(c);
-	PQsetnonblocking(c, 0);
-}
-
-/*
- * The results of what was sent, up to the end: the first error is kept in
- * *err. A COPY FROM STDIN gets the rows given (once: a second COPY in the
- * same query gets none); any other COPY ends the run.
- */
-static void
-collect(PGconn *c, struct wait *w, const char *path, const char *data,
-    size_t len, PGresult **err)
-{
-	PGresult *r;
-
-	while ((r = next_result(c, w)) != NULL) {
-		ExecStatusType st = PQresultStatus(r);
-
-		switch (st) {
-		case PGRES_COPY_IN:
-			PQclear(r);
-			copy_rows(c, data, len, w);
-			data = NULL;
-			continue;
-		case PGRES_COPY_OUT:
-		case PGRES_COPY_BOTH:
-			unexpected(c, path, st);
-		case PGRES_FATAL_ERROR:
-		case PGRES_BAD_RESPONSE:
-			if (*err == NULL) {
-				*err = r;
-				continue;
-			}
-			break;
-		default:
-			break;
-		}
-		PQclear(r);
-	}
-}
-
-PGresult *
-exec_params(PGconn *c, const char *sql, int n, const char *const *params)
-{
-	/* Bookkeeping is never cancelled: a signal waits for it to finish. */
-	struct wait w = { NULL, now_ms(), now_ms() + 5000, 1, 1 };
-	PGresult *r, *first = NULL;
-
-	if (!PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0))
-		return PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
-	while ((r = next_result(c, &w)) != NULL) {
-		ExecStatusType st = PQresultStatus(r);
-
-		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT ||
-		    st == PGRES_COPY_BOTH)
-			unexpected(c, NULL, st);
-		if (first == NULL)
-			first = r;
-		else
-			PQclear(r);
-	}
-	return first ? first : PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
-}
-
-void
-exec_ok(PGconn *c, const char *sql, int n, const char *const *params)
-{
-	PGresult *r = exec_params(c, sql, n, params);
-	ExecStatusType s = PQresultStatus(r);
-
-	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-		PQclear(r);
-		pq_fail(c, "query failed");
-	}
-	PQclear(r);
-}
-
-/* mig's own statements, several in one query. */
-static void
-exec_simple(PGconn *c, const char *sql)
-{
-	struct wait w = { NULL, now_ms(), now_ms() + 5000, 1, 1 };
-	PGresult *err = NULL;
-
-	if (!PQsendQuery(c, sql))
-		pq_fail(c, "query failed");
-	collect(c, &w, NULL, NULL, 0, &err);
-	if (err != NULL) {
-		PQclear(err);
-		pq_fail(c, "query failed");
-	}
 }
 
 /* The file line and column of a section's offset. */
@@ -540,13 +300,13 @@ lock_retry(const struct runopts *ro, const struct step *s, int attempt)
 
 /* COMMIT, sent only now that every result of the migration is back. */
 static PGresult *
-commit(PGconn *c, const struct step *s, struct wait *w)
+commit(PGconn *c, const struct step *s, struct pqwait *w)
 {
 	PGresult *r, *err = NULL;
 
 	if (!PQsendQuery(c, "COMMIT"))
 		connection_lost(c, s);
-	while ((r = next_result(c, w)) != NULL) {
+	while ((r = pq_next_result(c, w)) != NULL) {
 		if (err == NULL && PQresultStatus(r) == PGRES_FATAL_ERROR)
 			err = r;
 		else
@@ -615,7 +375,7 @@ tx_queries(const struct step *s, const char *settings, struct stmt *st,
  */
 static void
 run_piped(PGconn *c, const struct step *s, const struct query *q, size_t n,
-    struct wait *w, PGresult **err, const struct stmt **at)
+    struct pqwait *w, PGresult **err, const struct stmt **at)
 {
 	PGresult *r;
 	size_t i;
@@ -631,12 +391,12 @@ run_piped(PGconn *c, const struct step *s, const struct query *q, size_t n,
 	if (!PQpipelineSync(c))
 		connection_lost(c, s);
 	for (i = 0; i < n; i++) {
-		while ((r = next_result(c, w)) != NULL) {
+		while ((r = pq_next_result(c, w)) != NULL) {
 			ExecStatusType es = PQresultStatus(r);
 
 			if (es == PGRES_COPY_IN || es == PGRES_COPY_OUT ||
 			    es == PGRES_COPY_BOTH)
-				unexpected(c, s->sec->path, es);
+				pq_unexpected(c, s->sec->path, es);
 			if (es == PGRES_FATAL_ERROR && *err == NULL) {
 				*err = r;
 				*at = q[i].st;
@@ -647,7 +407,7 @@ run_piped(PGconn *c, const struct step *s, const struct query *q, size_t n,
 		if (PQstatus(c) == CONNECTION_BAD)
 			connection_lost_r(c, s, *err);
 	}
-	while ((r = next_result(c, w)) != NULL &&
+	while ((r = pq_next_result(c, w)) != NULL &&
 	    PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
 		PQclear(r);
 		if (PQstatus(c) == CONNECTION_BAD)
@@ -665,7 +425,7 @@ run_piped(PGconn *c, const struct step *s, const struct query *q, size_t n,
  */
 static void
 run_each(PGconn *c, const struct step *s, const struct query *q, size_t n,
-    struct wait *w, PGresult **err, const struct stmt **at)
+    struct pqwait *w, PGresult **err, const struct stmt **at)
 {
 	for (size_t i = 0; i < n && *err == NULL; i++) {
 		const struct stmt *st = q[i].st;
@@ -676,10 +436,10 @@ run_each(PGconn *c, const struct step *s, const struct query *q, size_t n,
 		if (!sent)
 			connection_lost(c, s);
 		if (st != NULL && st->copy == COPY_FROM_STDIN)
-			collect(c, w, s->sec->path, s->sec->sql + st->data,
+			pq_collect(c, w, s->sec->path, s->sec->sql + st->data,
 			    st->datalen, err);
 		else
-			collect(c, w, s->sec->path, NULL, 0, err);
+			pq_collect(c, w, s->sec->path, NULL, 0, err);
 		if (PQstatus(c) == CONNECTION_BAD)
 			connection_lost_r(c, s, *err);
 		if (*err != NULL)
@@ -696,7 +456,8 @@ run_tx(PGconn *c, const struct runopts *ro, const struct step *s)
 	size_t n = section_split(s->sec, s->single, &st, &wrapped), nq, i;
 	char *settings = run_settings(ro);
 	struct query *q = tx_queries(s, settings, st, n, wrapped, &nq);
-	struct wait w = { s->label, now_ms(), now_ms() + 5000, 0, ro->quiet };
+	struct pqwait w = { .label = s->label, .start = now_ms(),
+	    .next = now_ms() + 5000, .quiet = ro->quiet };
 	struct notices nt = { s->sec->path, ro->quiet };
 	enum outcome out = RUN_FAILED;
 	PGresult *err;
@@ -704,6 +465,7 @@ run_tx(PGconn *c, const struct runopts *ro, const struct step *s)
 	for (i = 0; i < n; i++)
 		if (!st[i].empty && (st[i].block || st[i].copy != COPY_NONE))
 			piped = 0;
+	pq_title(&w);
 	PQsetNoticeReceiver(c, on_notice, &nt);
 	for (int attempt = s->tries;; attempt++) {
 		err = NULL;
@@ -772,11 +534,16 @@ run_notx(PGconn *c, const struct runopts *ro, struct step *s, size_t from,
 	struct stmt *st;
 	int wrapped;
 	size_t n = section_split(s->sec, 0, &st, &wrapped), i, k = 0;
-	struct wait w = { s->label, now_ms(), now_ms() + 5000, 0, ro->quiet };
+	struct pqwait w = { .label = s->label, .start = now_ms(),
+	    .next = now_ms() + 5000, .quiet = ro->quiet };
 	struct notices nt = { s->sec->path, ro->quiet };
 	enum outcome out = RUN_DONE;
 	char *reset, *settings = run_settings(ro);
 
+	s->total = 0;
+	for (i = 0; i < n; i++)
+		s->total += !st[i].empty;
+	w.total = s->total;
 	PQsetNoticeReceiver(c, on_notice, &nt);
 	s->done = from;
 	for (i = 0; i < n && out == RUN_DONE; i++) {
@@ -785,6 +552,8 @@ run_notx(PGconn *c, const struct runopts *ro, struct step *s, size_t from,
 
 		if (st[i].empty || k++ < from)
 			continue;
+		w.stmt = k;
+		pq_title(&w);
 		q = xstrndup(s->sec->sql + st[i].start,
 		    st[i].sqlend - st[i].start);
 		for (int attempt = 0;; attempt++) {
@@ -792,10 +561,10 @@ run_notx(PGconn *c, const struct runopts *ro, struct step *s, size_t from,
 			if (!PQsendQuery(c, q))
 				connection_lost(c, s);
 			if (st[i].copy == COPY_FROM_STDIN)
-				collect(c, &w, s->sec->path, s->sec->sql +
+				pq_collect(c, &w, s->sec->path, s->sec->sql +
 				    st[i].data, st[i].datalen, &r);
 			else
-				collect(c, &w, s->sec->path, NULL, 0, &r);
+				pq_collect(c, &w, s->sec->path, NULL, 0, &r);
 			/* A lost connection is 69, not the statement's fault. */
 			if (PQstatus(c) == CONNECTION_BAD)
 				connection_lost_r(c, s, r);
@@ -827,9 +596,6 @@ run_notx(PGconn *c, const struct runopts *ro, struct step *s, size_t from,
 		if (mig_signal)
 			out = RUN_INTERRUPTED;
 	}
-	s->total = 0;
-	for (i = 0; i < n; i++)
-		s->total += !st[i].empty;
 	if (PQtransactionStatus(c) != PQTRANS_IDLE) {
 		PQclear(exec_params(c, "ROLLBACK", 0, NULL));
 		if (out == RUN_DONE) {

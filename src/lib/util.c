@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -155,31 +156,10 @@ sleep_ms(long ms)
 		nanosleep(&ts, NULL);
 }
 
-long
-parse_number(const char *opt, const char *arg, long min, long max)
-{
-	const char *errstr = NULL;
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(arg, &end, 10);
-	if (end == arg || *end != '\0')
-		errstr = "invalid";
-	else if ((errno == ERANGE && v < 0) || v < min)
-		errstr = "too small";
-	else if (errno == ERANGE || v > max)
-		errstr = "too large";
-	if (errstr != NULL)
-		mig_errx(EXIT_USAGE, "%s %s: %s (%ld to %ld)", opt, arg,
-		    errstr, min, max);
-	return (long)v;
-}
-
 void
 print_version(void)
 {
-	printf("%s (mig) %s\n", program_invocation_short_name, MIG_VERSION);
+	printf("%s (mig) %s\n", getprogname(), MIG_VERSION);
 	mig_exit(0);
 }
 
@@ -200,38 +180,6 @@ mig_exit(int code)
 }
 
 /*
- * After getopt returned '?': true for -? itself, false for an unknown
- * option. glibc clears optopt for -? and for an unknown long option alike,
- * so the argument just read tells them apart.
- */
-int
-help_option(char **argv)
-{
-	if (optopt == '?')
-		return 1;
-	return optopt == 0 && optind > 0 &&
-	    strncmp(argv[optind - 1], "--", 2) != 0;
-}
-
-/* Handles the options every tool has; 0 for any other. */
-int
-std_option(int ch, char **argv, void (*usage)(int))
-{
-	switch (ch) {
-	case 'V':
-		print_version();
-		return 1;
-	case 'H':
-		usage(0);
-		return 1;
-	case '?':
-		usage(help_option(argv) ? 0 : EXIT_USAGE);
-		return 1;
-	}
-	return 0;
-}
-
-/*
  * A tool that needs a list reads it from stdin; a terminal there means
  * the pipe was forgotten, and reading it would only wait.
  */
@@ -243,15 +191,40 @@ list_stdin_check(const char *tool)
 		    "migrations; pipe one in: mig-list | %s", tool);
 }
 
-volatile int mig_signal;
-void (*volatile signal_hook)(void);
+/*
+ * What the SIGINT and SIGTERM handler shares with the rest of the program,
+ * all of it: mig_signal, the signal that came (0 while none), which the
+ * program looks at wherever it waits; and a hook the handler calls with its
+ * argument, by which a tool that only reads cancels its query on the server
+ * at once (conn.c). The hook is async-signal-safe, and it and its argument
+ * change only while the signals are blocked.
+ */
+volatile sig_atomic_t mig_signal;
+static void (*volatile signal_hook)(void *);
+static void *volatile signal_hook_arg;
 
 static void
 on_signal(int sig)
 {
 	mig_signal = sig;
 	if (signal_hook != NULL)
-		signal_hook();
+		signal_hook(signal_hook_arg);
+}
+
+/* Sets the hook the handler calls; returns the argument it had before. */
+void *
+signal_hook_set(void (*hook)(void *), void *arg)
+{
+	sigset_t all, old;
+	void *prev;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	prev = signal_hook_arg;
+	signal_hook = hook;
+	signal_hook_arg = arg;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return prev;
 }
 
 /* No SA_RESTART: a signal must wake the poll() that waits for the server. */
@@ -273,53 +246,28 @@ exit_code_for_signal(void)
 	return 128 + mig_signal;
 }
 
-/* Exits 130 or 143 if a signal came, saying what it interrupted. */
+/* Says what the signal that came interrupted; 130 or 143, to exit with. */
+int
+interrupted_code(const char *what)
+{
+	mig_warnx("interrupted by %s while %s",
+	    mig_signal == SIGINT ? "SIGINT" : "SIGTERM", what);
+	return exit_code_for_signal();
+}
+
+/* The same, exiting. */
+void
+interrupted(const char *what)
+{
+	exit(interrupted_code(what));
+}
+
+/* The same, if a signal came. */
 void
 signal_check(const char *what)
 {
 	if (mig_signal)
-		mig_errx(exit_code_for_signal(), "interrupted by %s while %s",
-		    mig_signal == SIGINT ? "SIGINT" : "SIGTERM", what);
-}
-
-/* A VERSION given as an option: digits, compared by value. */
-uint64_t
-version_arg(const char *opt, const char *arg)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	for (i = 0; arg[i] >= '0' && arg[i] <= '9' && i < 19; i++)
-		v = v * 10 + (uint64_t)(arg[i] - '0');
-	if (i == 0 || arg[i] != '\0')
-		mig_errx(EXIT_DATA, "%s %s: a version is 1 to 19 digits", opt,
-		    arg);
-	return v;
-}
-
-void
-json_str(FILE *fp, const char *s)
-{
-	if (s == NULL) {
-		fputs("null", fp);
-		return;
-	}
-	fputc('"', fp);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(fp, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", fp);
-		else if (c == '\t')
-			fputs("\\t", fp);
-		else if (c < 0x20)
-			fprintf(fp, "\\u%04x", c);
-		else
-			fputc(c, fp);
-	}
-	fputc('"', fp);
+		interrupted(what);
 }
 
 /*
@@ -394,6 +342,42 @@ mask_secrets(const char *msg)
 	return b.s;
 }
 
+/*
+ * libpq's messages span lines: a continuation is indented ("\tIs the server
+ * running ...?"), another message is not (DETAIL, the next host tried). One
+ * line per message keeps stderr one line per event: a continuation goes on
+ * as a sentence, another message follows after "; ".
+ */
+char *
+fold_lines(const char *m)
+{
+	char *out = xmalloc(2 * strlen(m) + 1), *o = out;
+
+	while (*m != '\0') {
+		int indented;
+
+		if (*m != '\n') {
+			*o++ = *m++;
+			continue;
+		}
+		m++;
+		indented = *m == ' ' || *m == '\t';
+		m += strspn(m, " \t\n");
+		if (*m == '\0')
+			break;
+		if (!indented)
+			*o++ = ';';
+		else if (o > out && strchr(".?!:;,", o[-1]) == NULL &&
+		    isupper((unsigned char)*m))
+			*o++ = '.';
+		*o++ = ' ';
+	}
+	while (o > out && isspace((unsigned char)o[-1]))
+		o--;
+	*o = '\0';
+	return out;
+}
+
 static void
 vmessage(const char *fmt, va_list ap)
 {
@@ -403,7 +387,7 @@ vmessage(const char *fmt, va_list ap)
 		err(EXIT_OSERR, "vasprintf");
 	m = mask_secrets(s);
 	fflush(stdout);
-	fprintf(stderr, "%s: %s\n", program_invocation_short_name, m);
+	fprintf(stderr, "%s: %s\n", getprogname(), m);
 	free(s);
 	free(m);
 }
