@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR = $(PREFIX)/bin
-MANDIR = $(PREFIX)/share/man/man1
+MANDIR = $(PREFIX)/share/man
 COMPDIR = $(PREFIX)/share/bash-completion/completions
 
 CC ?= cc
@@ -123,14 +123,15 @@ lint-sh:
 
 # The man pages, at mandoc's WARNING level and above (its STYLE messages,
 # such as a page it cannot find for an Xr, are advice).
-MAN_PAGES = $(TOOLS:%=src/%.1)
+MAN_PAGES = $(TOOLS:%=src/%.1) src/mig.7
 
 lint-man:
 	mandoc -Tlint -Wwarning $(MAN_PAGES)
 
-# Hook: each tool's usage() message against its page's SYNOPSIS (to come).
-lint-synopsis:
-	@:
+# Each tool's usage() message, as --help prints it, against its page's
+# SYNOPSIS: the two must say the same.
+lint-synopsis: all
+	scripts/lint-synopsis bin $(TOOLS:%=src/%.1)
 
 # Not part of check: it takes minutes and wants a quiet machine.
 bench: all
@@ -144,11 +145,12 @@ stress: all
 # names as links to it: bash-completion loads a command's completion from
 # the file named after the command.
 install: all
-	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(COMPDIR)
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(COMPDIR)
 	for t in $(TOOLS); do \
 		install -m 755 bin/$$t $(DESTDIR)$(BINDIR)/$$t; \
-		install -m 644 src/$$t.1 $(DESTDIR)$(MANDIR)/$$t.1; \
+		install -m 644 src/$$t.1 $(DESTDIR)$(MANDIR)/man1/$$t.1; \
 	done
+	install -m 644 src/mig.7 $(DESTDIR)$(MANDIR)/man7/mig.7
 	install -m 644 src/mig-completion.bash $(DESTDIR)$(COMPDIR)/mig-list
 	for t in $(filter-out mig-list,$(TOOLS)); do \
 		ln -sf mig-list $(DESTDIR)$(COMPDIR)/$$t; \
@@ -156,8 +158,9 @@ install: all
 
 uninstall:
 	for t in $(TOOLS); do \
-		rm -f $(DESTDIR)$(BINDIR)/$$t $(DESTDIR)$(MANDIR)/$$t.1 $(DESTDIR)$(COMPDIR)/$$t; \
+		rm -f $(DESTDIR)$(BINDIR)/$$t $(DESTDIR)$(MANDIR)/man1/$$t.1 $(DESTDIR)$(COMPDIR)/$$t; \
 	done
+	rm -f $(DESTDIR)$(MANDIR)/man7/mig.7
 
 # mig_VERSION_ARCH.deb here (scripts/mkdeb; it builds in a copy of the
 # sources, leaving bin/ and build/ alone). Needs dpkg-dev.

@@ -3,7 +3,7 @@
 # The recipes live in mig.just, which a project can import into its own
 # justfile as they are (docs/docker.md). A .env file beside this justfile
 # sets DATABASE_URL, DOCKER_DATABASE_URL, POSTGRES_* and MIG_* (mig.just
-# lists them); compose reads the same file.
+# lists them, .env.example shows each); compose reads the same file.
 
 set dotenv-load := true
 

@@ -299,6 +299,97 @@ find_just() {
 # just ARGS...: $JUST (find_just's answer, which the file's setup_file sets).
 just() { "${JUST:?no JUST: set it from find_just in setup_file}" "$@"; }
 
+# ---- docker ------------------------------------------------------------
+
+# mig_docker_setup_file [--no-image]: what a docker test file's setup_file
+# needs: an engine (scripts/docker-engine, started when none answers), the
+# base and postgres images (scripts/docker-base) and, unless --no-image,
+# the mig image, built once as mig:test (MIG_TEST_DOCKER_IMAGE=NAME uses
+# that one instead). Exports
+# DOCKER_HOST, MIG_IMAGE and MIG_TEST_ENGINE_STARTED. When the file must
+# skip (MIG_TEST_DOCKER=0, or MIG_TEST_BUILD=0 with no engine installed) it
+# exports the reason in MIG_TEST_DOCKER_SKIP and returns 0: bats 1.8.2 takes
+# a skip in setup_file for a failure, so each test's setup skips with it.
+mig_docker_setup_file() {
+	if [[ ${MIG_TEST_DOCKER:-1} == 0 ]]; then
+		export MIG_TEST_DOCKER_SKIP="MIG_TEST_DOCKER=0"
+		return 0
+	fi
+	if [[ ${MIG_TEST_BUILD:-1} == 0 ]]; then
+		if ! "$REPO/scripts/docker-engine" installed; then
+			export MIG_TEST_DOCKER_SKIP="no Docker engine installed (scripts/deps docker installs one)"
+			return 0
+		fi
+	else
+		"$REPO/scripts/docker-engine" install
+	fi
+	if "$REPO/scripts/docker-engine" status >/dev/null 2>&1; then
+		export MIG_TEST_ENGINE_STARTED=0
+	else
+		export MIG_TEST_ENGINE_STARTED=1
+	fi
+	DOCKER_HOST=$("$REPO/scripts/docker-engine" start)
+	export DOCKER_HOST
+
+	"$REPO/scripts/docker-base" all
+	[[ ${1:-} != --no-image ]] || return 0
+	if [[ -n ${MIG_TEST_DOCKER_IMAGE:-} ]]; then
+		export MIG_IMAGE=$MIG_TEST_DOCKER_IMAGE
+		return 0
+	fi
+	export MIG_IMAGE=mig:test
+	# The build stage gets a name too, so that when a later run replaces it
+	# the old one can be pruned (mig_docker_teardown_file) without losing
+	# the cache of the current one.
+	local target
+	for target in "--target build -t mig:test-build" "-t $MIG_IMAGE"; do
+		# shellcheck disable=SC2086 # target is several words
+		docker build --network host -q --label org.mig.test-image=1 $target "$REPO" \
+			>/dev/null 2>"$BATS_FILE_TMPDIR/build.log" ||
+			{ cat "$BATS_FILE_TMPDIR/build.log" >&2; return 1; }
+	done
+}
+
+# mig_compose ARGS...: compose v2 (`docker compose`) when it answers, else
+# v1 (`docker-compose`).
+mig_compose() {
+	if docker compose version >/dev/null 2>&1; then
+		docker compose "$@"
+	else
+		docker-compose "$@"
+	fi
+}
+
+# mig_docker_teardown_file [KEEP]: prune the images earlier runs' builds
+# left, and stop the engine if mig_docker_setup_file started it (unless
+# KEEP is 1).
+mig_docker_teardown_file() {
+	[[ -n ${DOCKER_HOST:-} ]] || return 0
+	docker image prune -f --filter label=org.mig.test-image=1 >/dev/null 2>&1 || true
+	if [[ ${MIG_TEST_ENGINE_STARTED:-0} == 1 && ${1:-0} != 1 ]]; then
+		"$REPO/scripts/docker-engine" stop
+	fi
+}
+
+# just_project: make the test's directory (the cwd) a project for the
+# recipes, as PROJ: the justfile and mig.just of this checkout, bin/ the
+# tools under test (the recipes put it first on PATH), migrations/
+# ($MIGDIR). Only what a test sets reaches the recipes: POSTGRES_*,
+# COMPOSE*, MIG_* (but the harness's own) and DOCKER_DATABASE_URL are
+# unset. Call it after mig_setup.
+just_project() {
+	local v
+	for v in "${!POSTGRES_@}" "${!COMPOSE@}" "${!MIG_@}" DOCKER_DATABASE_URL; do
+		case $v in
+			MIG_BIN | MIG_OUTPUT_LOG | MIG_SECRETS | MIG_HELPER_DIR | MIG_TEST_*) ;;
+			*) unset "$v" ;;
+		esac
+	done
+	PROJ=$BATS_TEST_TMPDIR
+	cp "$REPO/justfile" "$REPO/mig.just" "$PROJ/"
+	ln -s "$MIG_BIN" "$PROJ/bin"
+}
+
 # ---- setup / teardown ---------------------------------------------------
 
 mig_setup() {

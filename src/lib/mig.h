@@ -313,4 +313,10 @@ int new_run(const char *dir, int seq, int pair, int argc, char **argv);
 uint64_t version_arg(const char *opt, const char *arg);
 void json_str(FILE *, const char *);
 
+/* ---- guard.c: servers mig-apply and mig-revert refuse (issue 12) ---- */
+/* Exits 69 for a read-only server or a pooler in transaction mode; call it
+ * once connected, before the migration lock. */
+void guard_session(PGconn *);
+/* ---- end of guard.c ---- */
+
 #endif

@@ -87,6 +87,7 @@ run_connect(const struct connopts *co, const struct runopts *ro,
 	char *settings = run_settings(ro);
 	PGconn *c = conn_must(co);
 
+	guard_session(c);
 	table_resolve(c, t, settings);
 	free(settings);
 	return c;
