@@ -51,7 +51,8 @@ teardown() {
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# steps: the workflow's steps as lines "INDEX<TAB>IF<TAB>NAME<TAB>KIND",
+# steps: the workflow's steps as lines "INDEX|IF|NAME|KIND" (a tab would
+# not do: read folds runs of it, and IF is mostly empty),
 # KIND being run or the action a uses: step names; the scripts go to
 # $BATS_TEST_TMPDIR/step-INDEX.sh; the job's env to job.env (NAME=VALUE).
 steps() {
@@ -73,7 +74,7 @@ steps() {
 		        kind = "run"
 		    else:
 		        kind = s["uses"]
-		    print(f"{i}\t{s.get('if', '')}\t{s.get('name', '')}\t{kind}")
+		    print(f"{i}|{s.get('if', '')}|{s.get('name', '')}|{kind}")
 	EOF
 }
 
@@ -83,7 +84,7 @@ steps() {
 	# The steps the issue asks for, in this order.
 	local i cond name kind
 	local order=() kinds=()
-	while IFS=$'\t' read -r i cond name kind; do
+	while IFS='|' read -r i cond name kind; do
 		order+=("$i") kinds+=("$kind")
 	done <<<"$output"
 	[[ ${kinds[0]} == actions/checkout@* ]] || fail "first step is not the checkout: ${kinds[0]}"
@@ -125,7 +126,7 @@ steps() {
 	fi
 
 	local failed=0 st log=$MIG_OUTPUT_LOG
-	while IFS=$'\t' read -r i cond name kind; do
+	while IFS='|' read -r i cond name kind; do
 		case $cond in
 			'') ((failed == 0)) || continue ;;
 			'failure()') ((failed)) || continue ;;
