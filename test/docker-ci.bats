@@ -140,7 +140,7 @@ steps() {
 				# ones it does not ignore.
 				mkdir -p "$CI_PROJ"
 				(cd "$REPO" && git ls-files -z --cached --others --exclude-standard |
-					xargs -0 tar -cf - --) | tar -xf - -C "$CI_PROJ"
+					tar -cf - --null -T -) | tar -xf - -C "$CI_PROJ"
 				st=$?
 				;;
 			*/setup-just@*)
