@@ -135,7 +135,8 @@ steps() {
 		esac
 		echo "# step: $name" >>"$log"
 		# A failing step must not end the test here (errexit): the steps
-		# after it run as the runner would run them.
+		# after it run as the runner would run them. No step reads the
+		# list of steps on this loop's stdin: the runner gives none.
 		st=0
 		case $kind in
 			actions/checkout@*)
@@ -146,14 +147,14 @@ steps() {
 					tar -cf - --null -T -) | tar -xf - -C "$CI_PROJ" || st=$?
 				;;
 			*/setup-just@*)
-				env "${CI_ENV[@]}" just --version >>"$log" 2>&1 || st=$?
+				env "${CI_ENV[@]}" just --version </dev/null >>"$log" 2>&1 || st=$?
 				;;
 			run)
 				if [[ $(cat "$BATS_TEST_TMPDIR/step-$i.sh") == "just db-check" ]] && ((!has_check)); then
 					echo "# skipped: no db-check recipe in mig.just yet" >>"$log"
 					continue
 				fi
-				(cd "$CI_PROJ" && env "${CI_ENV[@]}" bash -e "$BATS_TEST_TMPDIR/step-$i.sh") >>"$log" 2>&1 || st=$?
+				(cd "$CI_PROJ" && env "${CI_ENV[@]}" bash -e "$BATS_TEST_TMPDIR/step-$i.sh") </dev/null >>"$log" 2>&1 || st=$?
 				;;
 			*) fail "step $name uses $kind, which this test cannot stand in for" ;;
 		esac
