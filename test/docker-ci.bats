@@ -162,6 +162,11 @@ steps() {
 		((st == 0)) || failed=1
 	done < <(steps)
 	((failed == 0)) || fail "a step failed: $(cat "$log")"
+	# Every step ran, the always() one last, and it removed the stack.
+	run tail -2 "$log"
+	assert_output "$(printf '# step: Remove the stack\n# exit 0')"
+	run docker ps -aq --filter "label=com.docker.compose.project=migci$$"
+	assert_output ""
 
 	# The compose postgres has every migration, applied by the one-shot
 	# container; the stack is gone (the last step) but its volume is not.
