@@ -163,8 +163,8 @@ steps() {
 	done < <(steps)
 	((failed == 0)) || fail "a step failed: $(cat "$log")"
 	# Every step ran, the always() one last, and it removed the stack.
-	run tail -2 "$log"
-	assert_output "$(printf '# step: Remove the stack\n# exit 0')"
+	assert_equal "$(grep '^# step: ' "$log" | tail -1)" "# step: Remove the stack"
+	assert_equal "$(tail -1 "$log")" "# exit 0"
 	run docker ps -aq --filter "label=com.docker.compose.project=migci$$"
 	assert_output ""
 
