@@ -51,7 +51,8 @@ teardown() {
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# steps: the workflow's steps as lines "INDEX<TAB>IF<TAB>NAME<TAB>KIND",
+# steps: the workflow's steps as lines "INDEX|IF|NAME|KIND" (a tab would
+# not do: read folds runs of it, and IF is mostly empty),
 # KIND being run or the action a uses: step names; the scripts go to
 # $BATS_TEST_TMPDIR/step-INDEX.sh; the job's env to job.env (NAME=VALUE).
 steps() {
@@ -73,7 +74,7 @@ steps() {
 		        kind = "run"
 		    else:
 		        kind = s["uses"]
-		    print(f"{i}\t{s.get('if', '')}\t{s.get('name', '')}\t{kind}")
+		    print(f"{i}|{s.get('if', '')}|{s.get('name', '')}|{kind}")
 	EOF
 }
 
@@ -83,7 +84,7 @@ steps() {
 	# The steps the issue asks for, in this order.
 	local i cond name kind
 	local order=() kinds=()
-	while IFS=$'\t' read -r i cond name kind; do
+	while IFS='|' read -r i cond name kind; do
 		order+=("$i") kinds+=("$kind")
 	done <<<"$output"
 	[[ ${kinds[0]} == actions/checkout@* ]] || fail "first step is not the checkout: ${kinds[0]}"
@@ -125,7 +126,7 @@ steps() {
 	fi
 
 	local failed=0 st log=$MIG_OUTPUT_LOG
-	while IFS=$'\t' read -r i cond name kind; do
+	while IFS='|' read -r i cond name kind; do
 		case $cond in
 			'') ((failed == 0)) || continue ;;
 			'failure()') ((failed)) || continue ;;
@@ -133,26 +134,27 @@ steps() {
 			*) fail "step $name: if: $cond is not one this test knows" ;;
 		esac
 		echo "# step: $name" >>"$log"
+		# A failing step must not end the test here (errexit): the steps
+		# after it run as the runner would run them. No step reads the
+		# list of steps on this loop's stdin: the runner gives none.
+		st=0
 		case $kind in
 			actions/checkout@*)
 				# A copy of the checkout: the files git tracks, and new
 				# ones it does not ignore.
 				mkdir -p "$CI_PROJ"
 				(cd "$REPO" && git ls-files -z --cached --others --exclude-standard |
-					xargs -0 tar -cf - --) | tar -xf - -C "$CI_PROJ"
-				st=$?
+					tar -cf - --null -T -) | tar -xf - -C "$CI_PROJ" || st=$?
 				;;
 			*/setup-just@*)
-				env "${CI_ENV[@]}" just --version >>"$log" 2>&1
-				st=$?
+				env "${CI_ENV[@]}" just --version </dev/null >>"$log" 2>&1 || st=$?
 				;;
 			run)
 				if [[ $(cat "$BATS_TEST_TMPDIR/step-$i.sh") == "just db-check" ]] && ((!has_check)); then
 					echo "# skipped: no db-check recipe in mig.just yet" >>"$log"
 					continue
 				fi
-				(cd "$CI_PROJ" && env "${CI_ENV[@]}" bash -e "$BATS_TEST_TMPDIR/step-$i.sh") >>"$log" 2>&1
-				st=$?
+				(cd "$CI_PROJ" && env "${CI_ENV[@]}" bash -e "$BATS_TEST_TMPDIR/step-$i.sh") </dev/null >>"$log" 2>&1 || st=$?
 				;;
 			*) fail "step $name uses $kind, which this test cannot stand in for" ;;
 		esac
@@ -160,6 +162,11 @@ steps() {
 		((st == 0)) || failed=1
 	done < <(steps)
 	((failed == 0)) || fail "a step failed: $(cat "$log")"
+	# Every step ran, the always() one last, and it removed the stack.
+	assert_equal "$(grep '^# step: ' "$log" | tail -1)" "# step: Remove the stack"
+	assert_equal "$(tail -1 "$log")" "# exit 0"
+	run docker ps -aq --filter "label=com.docker.compose.project=migci$$"
+	assert_output ""
 
 	# The compose postgres has every migration, applied by the one-shot
 	# container; the stack is gone (the last step) but its volume is not.
