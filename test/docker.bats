@@ -685,25 +685,35 @@ restart_app() {
 	SQL_DB=postgres sql -c 'DROP DATABASE "other db"'
 }
 
-@test "db-dump-docker writes what db-dump writes, byte for byte; db-migrate-docker rewrites MIG_SCHEMA_FILE" {
+@test "db-dump-docker writes what db-dump writes, byte for byte, given the same pg_dump; db-migrate-docker rewrites MIG_SCHEMA_FILE" {
 	fresh_db
 	just db-migrate >/dev/null 2>&1
-	rm -rf db
-	run --separate-stderr just db-dump
-	assert_success
-	assert_output db/schema.sql
-	cp db/schema.sql "$BATS_TEST_TMPDIR/host.sql"
-	rm -rf db
-	run --separate-stderr just db-dump-docker
-	assert_success
-	assert_output db/schema.sql
-	grep -q 'CREATE TABLE public.users' db/schema.sql || fail "no users table in the dump"
-	run grep -cE '^\\(un)?restrict|Dumped (from|by)' db/schema.sql
-	assert_output 0
-	cmp db/schema.sql "$BATS_TEST_TMPDIR/host.sql" || fail "db-dump-docker and db-dump differ"
-	run --separate-stderr just db-dump-docker
-	assert_success
-	cmp db/schema.sql "$BATS_TEST_TMPDIR/host.sql" || fail "two dumps differ"
+	local r
+	for r in db-dump db-dump-docker; do
+		rm -rf db
+		run --separate-stderr just "$r"
+		assert_success
+		assert_output db/schema.sql
+		grep -q 'CREATE TABLE public.users' db/schema.sql || fail "$r: no users table in the dump"
+		run grep -cE '^\\(un)?restrict|Dumped (from|by)' db/schema.sql
+		assert_output 0
+		cp db/schema.sql "$BATS_TEST_TMPDIR/$r.sql"
+		run --separate-stderr just "$r"
+		assert_success
+		cmp db/schema.sql "$BATS_TEST_TMPDIR/$r.sql" || fail "$r: two dumps differ"
+	done
+	# The same pg_dump writes the same file. (An older one may write more:
+	# 15.18 against a 15.20 server adds ALTER COLUMN ... SET (pg_attver=...)
+	# lines, which is what the twin, with the server's own pg_dump, avoids.)
+	local host there
+	host=$(pg_dump --version)
+	there=$(dc exec -T postgres pg_dump --version)
+	if [[ $host == "$there" ]]; then
+		run diff -u "$BATS_TEST_TMPDIR/db-dump.sql" "$BATS_TEST_TMPDIR/db-dump-docker.sql"
+		assert_success
+	else
+		echo "# host $host, container $there: the two dumps are not compared" >&3
+	fi
 	rm -rf db
 
 	just db-downgrade >/dev/null 2>&1
@@ -711,7 +721,7 @@ restart_app() {
 	assert_success
 	assert_output "$(expected | tail -1)"
 	[[ $stderr == *"schema written to db/s2.sql"* ]] || fail "$stderr"
-	cmp db/s2.sql "$BATS_TEST_TMPDIR/host.sql" || fail "db-migrate-docker's schema differs"
+	cmp db/s2.sql "$BATS_TEST_TMPDIR/db-dump-docker.sql" || fail "db-migrate-docker's schema differs"
 	rm -rf db
 }
 

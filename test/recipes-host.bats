@@ -616,7 +616,7 @@ three_files() {
 	assert_output "$(line 0001 create_a)"
 	[[ $stderr == *"0001 create_a "* ]] || fail "no repair line: $stderr"
 	run psql_admin -c "SELECT checksum FROM mig_history WHERE version = '0001'"
-	assert_output "$(sha 'CREATE TABLE a (id int); -- reworded')"
+	assert_output "$(sha $'CREATE TABLE a (id int); -- reworded\n')"
 
 	run --separate-stderr just db-check
 	assert_success

@@ -524,9 +524,14 @@ conn_must(const struct connopts *o, struct pending *pc)
 		start(o, pc);
 	}
 	c = finish(pc, &f, &msg);
-	if (f != CONN_OK)
-		mig_errx(EXIT_UNAVAILABLE, "cannot connect to %s: %s",
-		    conn_name(c), msg);
+	if (f != CONN_OK) {
+		/* The name goes with the connection: keep a copy. */
+		char *name = xstrdup(conn_name(c));
+
+		PQfinish(c);
+		mig_errx(EXIT_UNAVAILABLE, "cannot connect to %s: %s", name,
+		    msg);
+	}
 	return c;
 }
 
