@@ -203,10 +203,8 @@ exec_ok(PGconn *c, const char *sql, int n, const char *const *params)
 	PGresult *r = exec_params(c, sql, n, params);
 	ExecStatusType s = PQresultStatus(r);
 
-	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-		PQclear(r);
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
 		pq_fail(c, r, "query failed");
-	}
 	PQclear(r);
 }
 
