@@ -716,20 +716,28 @@ CREATE TABLE owned3 (x int);"
 	assert_success
 	write_mig 0002_u 'CREATE TABLE u (x int);'
 	write_mig 0003_alter 'ALTER TABLE t ADD COLUMN y int;'
-	psql_admin -c 'BEGIN' -c 'LOCK TABLE t' -c 'SELECT pg_sleep(1)' >/dev/null 2>&1 &
+	psql_admin -c 'BEGIN' -c 'LOCK TABLE t' -c 'SELECT pg_sleep(120)' >/dev/null 2>&1 &
 	# shellcheck disable=SC2034 # bg_cleanup (helper.bash) reads it
 	BG_PID=$!
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[[ -n $(psql_admin -c "SELECT pid FROM pg_locks WHERE relation = 't'::regclass AND granted AND mode = 'AccessExclusiveLock'") ]] && break
+	local held="FROM pg_locks WHERE relation = 't'::regclass AND granted AND mode = 'AccessExclusiveLock'"
+	wait_until 30 "SELECT EXISTS (SELECT $held)"
+	BG_BACKEND=$(psql_admin -c "SELECT pid $held")
+	# The lock is held until the first retry is announced, however slow
+	# the machine, and released then, so that a later retry gets through.
+	apply --single-transaction --lock-timeout 100 --lock-retries 5 \
+		>"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$! i rc=0
+	for ((i = 0; i < 600; i++)); do
+		grep -q 'retry 1 of 5' "$BATS_TEST_TMPDIR/err" && break
 		sleep 0.05
 	done
-	run --separate-stderr apply --single-transaction --lock-timeout 100 --lock-retries 5
-	assert_success
-	assert_output "$(line 0002 u)
-$(line 0003 alter)"
-	[[ $stderr == *'mig-apply: 0003_alter: lock_timeout (100 ms) reached; the batch was rolled back; retry 1 of 5'* ]]
 	bg_cleanup
+	wait "$pid" || rc=$?
+	cat "$BATS_TEST_TMPDIR/err"
+	[ "$rc" = 0 ]
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "$(line 0002 u)
+$(line 0003 alter)"
+	grep -qF 'mig-apply: 0003_alter: lock_timeout (100 ms) reached; the batch was rolled back; retry 1 of 5' "$BATS_TEST_TMPDIR/err"
 	run applied_versions
 	assert_output $'0001\n0002\n0003'
 	table_exists u
