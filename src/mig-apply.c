@@ -500,7 +500,7 @@ apply(const struct connopts *co, const struct applyopts *ao,
 static void
 usage(int code)
 {
-	fprintf(code ? stderr : stdout, "usage: mig-apply [-n|--dry-run] [-q] "
+	usage_print(code, "usage: mig-apply [-n|--dry-run] [-q] "
 	    "[--to VERSION] [--single-transaction]\n"
 	    "       [--allow-out-of-order] [--mark-only] [--repair]\n"
 	    "       %s\n       %s\n",
@@ -549,6 +549,7 @@ main(int argc, char *argv[], char *envp[])
 
 	/* Before anything reads argv: the title takes its place. */
 	setproctitle_init(argc, argv, envp);
+	log_init();
 	catch_signals();
 	runopts_init(&ao.run);
 	while ((ch = getopt_long(argc, argv, "nq" STD_SHORTOPTS CONN_SHORTOPTS, longopts,

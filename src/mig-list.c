@@ -11,7 +11,7 @@
 static void
 usage(int code)
 {
-	fprintf(code ? stderr : stdout, "usage: mig-list [DIR...]\n");
+	usage_print(code, "usage: mig-list [DIR...]\n");
 	if (code == 0)
 		fputs("\nList the migration files in DIR ($MIG_DIR, else "
 		    "migrations) in version\norder.\n\n" STD_HELP, stdout);
@@ -128,6 +128,7 @@ main(int argc, char *argv[])
 	const char *dflt = getenv("MIG_DIR");
 	int ch;
 
+	log_init();
 	catch_signals();
 	while ((ch = getopt_long(argc, argv, STD_SHORTOPTS, longopts,
 	    NULL)) != -1)

@@ -196,7 +196,7 @@ revert(const struct connopts *co, const struct revertopts *ro,
 static void
 usage(int code)
 {
-	fprintf(code ? stderr : stdout, "usage: mig-revert [-n|--dry-run] [-q] "
+	usage_print(code, "usage: mig-revert [-n|--dry-run] [-q] "
 	    "[--no-list]\n       [--steps N | --to VERSION | --all]\n"
 	    "       %s\n       %s\n", RUN_USAGE, CONN_USAGE);
 	if (code == 0)
@@ -263,6 +263,7 @@ main(int argc, char *argv[], char *envp[])
 
 	/* Before anything reads argv: the title takes its place. */
 	setproctitle_init(argc, argv, envp);
+	log_init();
 	catch_signals();
 	runopts_init(&ro.run);
 	ro.steps = 1;

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <err.h>
 #include <libpq-events.h>
 
 #include "mig.h"
@@ -240,7 +239,7 @@ conn_name(PGconn *c)
 	    PQdb(c) ? PQdb(c) : "");
 	if (!PQregisterEventProc(c, name_event, "mig", NULL) ||
 	    !PQsetInstanceData(c, name_event, name))
-		errx(EXIT_OSERR, "PQregisterEventProc: out of memory");
+		mig_errx(EXIT_OSERR, "PQregisterEventProc: out of memory");
 	return name;
 }
 
@@ -350,7 +349,7 @@ start(const struct connopts *o, struct pending *pc)
 	keys[n] = vals[n] = NULL;
 
 	if ((c = PQconnectStartParams(keys, vals, 1)) == NULL)
-		errx(EXIT_OSERR, "PQconnectStartParams: out of memory");
+		mig_errx(EXIT_OSERR, "PQconnectStartParams: out of memory");
 	if (PQstatus(c) == CONNECTION_BAD)
 		bad_option(PQerrorMessage(c));
 	/* Verbose, so that a failed connection's message carries its SQLSTATE. */
