@@ -125,7 +125,7 @@ current(const struct connopts *co, enum currentmode mode, bool json,
 		}
 		/* An empty stdout alone looks the same as a failure to a reader. */
 		if (!shown)
-			mig_warnx("nothing applied yet");
+			mig_log(MIG_INFO, NULL, "nothing applied yet");
 	}
 	history_free(&h);
 	PQfinish(c);

@@ -119,7 +119,8 @@ wait_ready(const struct connopts *co, long timeout_s, int quiet,
 			    EXIT_TEMPFAIL;
 		}
 		if (!quiet && now_ms() >= next_report) {
-			mig_warnx("still waiting (%lld s): %s", elapsed / 1000,
+			mig_log(MIG_INFO, NULL,
+			    "still waiting (%lld s): %s", elapsed / 1000,
 			    msg);
 			next_report += 5000;
 		}

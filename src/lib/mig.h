@@ -268,6 +268,7 @@ const char *conn_name(PGconn *);
 /* pq.c: sending queries and reading their results. */
 struct pqwait {
 	const char *label;	/* for progress lines and the title; or NULL */
+	const char *version, *name;	/* the migration's, for json records */
 	long long start, next;	/* ms: since when, and the next line */
 	size_t stmt, total;	/* transaction:false: the statement running */
 	bool cancelled;		/* sent a cancel, or never to send one */
@@ -340,6 +341,7 @@ PGconn *run_connect(const struct connopts *, const struct runopts *,
 enum outcome { RUN_DONE, RUN_FAILED, RUN_INTERRUPTED, RUN_RETRY };
 struct step {
 	const char *label;	/* "0002_add_index", for progress lines */
+	const char *version, *name;	/* its parts, for json records */
 	const struct section *sec;
 	const char *bookkeeping;	/* SQL run in the same transaction */
 	int nparams;

@@ -328,10 +328,14 @@ retry_delay(int attempt)
 static void
 lock_retry(const struct runopts *ro, const struct step *s, int attempt)
 {
+	struct logf f = { .version = s->version, .name = s->name,
+	    .path = s->sec->path, .sqlstate = "55P03" };
+
 	if (!ro->quiet)
-		mig_warnx("%s: lock_timeout (%ld ms) reached; %sretry %d of %ld",
-		    s->label, ro->lock_timeout, s->single ? "the batch was "
-		    "rolled back; " : "", attempt + 1, ro->lock_retries);
+		mig_log(MIG_WARNING, &f, "%s: lock_timeout (%ld ms) reached; "
+		    "%sretry %d of %ld", s->label, ro->lock_timeout, s->single ?
+		    "the batch was rolled back; " : "", attempt + 1,
+		    ro->lock_retries);
 	sleep_ms(retry_delay(attempt));
 }
 
@@ -493,7 +497,8 @@ run_tx(PGconn *c, const struct runopts *ro, const struct step *s)
 	size_t n = section_split(s->sec, s->single, &st, &wrapped), nq, i;
 	char *settings = run_settings(ro);
 	struct query *q = tx_queries(s, settings, st, n, wrapped, &nq);
-	struct pqwait w = { .label = s->label, .start = now_ms(),
+	struct pqwait w = { .label = s->label, .version = s->version,
+	    .name = s->name, .start = now_ms(),
 	    .next = now_ms() + 5000, .quiet = ro->quiet };
 	struct notices nt = { s->sec->path, ro->quiet };
 	enum outcome out = RUN_FAILED;
@@ -570,7 +575,8 @@ run_notx(PGconn *c, const struct runopts *ro, struct step *s, size_t from,
 	struct stmt *st;
 	int wrapped;
 	size_t n = section_split(s->sec, 0, &st, &wrapped), i, k = 0;
-	struct pqwait w = { .label = s->label, .start = now_ms(),
+	struct pqwait w = { .label = s->label, .version = s->version,
+	    .name = s->name, .start = now_ms(),
 	    .next = now_ms() + 5000, .quiet = ro->quiet };
 	struct notices nt = { s->sec->path, ro->quiet };
 	enum outcome out = RUN_DONE;
@@ -634,8 +640,11 @@ run_notx(PGconn *c, const struct runopts *ro, struct step *s, size_t from,
 	if (PQtransactionStatus(c) != PQTRANS_IDLE) {
 		PQclear(exec_params(c, "ROLLBACK", 0, NULL));
 		if (out == RUN_DONE) {
-			mig_warnx("%s: ends inside a transaction it opened; "
-			    "end it with COMMIT", s->sec->path);
+			struct logf f = { .version = s->version,
+			    .name = s->name, .path = s->sec->path };
+
+			mig_log(MIG_ERROR, &f, "%s: ends inside a transaction "
+			    "it opened; end it with COMMIT", s->sec->path);
 			out = RUN_FAILED;
 		}
 	}
