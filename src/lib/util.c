@@ -519,7 +519,7 @@ release(int code)
 		buf_printf(&held, ",\"exit\":%d", code);
 	buf_addstr(&held, "}\n");
 	put_line(held.s, held.len);
-	held.len = 0;
+	buf_free(&held);
 }
 
 /*
@@ -534,7 +534,6 @@ log_exit(int code)
 	if (code != 0 && held.len == 0)
 		mig_log(MIG_ERROR, NULL, "exiting with status %d", code);
 	release(code != 0 ? code : -1);
-	buf_free(&held);
 }
 
 static const char *const level_name[] = { "info", "notice", "warning",
