@@ -253,7 +253,8 @@ exit_code_for_signal(void)
 int
 interrupted_code(const char *what)
 {
-	mig_warnx("interrupted by %s while %s",
+	/* An error: in json mode its record is the one that gets the exit. */
+	mig_log(MIG_ERROR, NULL, "interrupted by %s while %s",
 	    mig_signal == SIGINT ? "SIGINT" : "SIGTERM", what);
 	return exit_code_for_signal();
 }
