@@ -546,17 +546,9 @@ conn_must(const struct connopts *o, struct pending *pc)
 		start(o, pc);
 	}
 	c = finish(pc, &f, &msg);
-	if (f != CONN_OK) {
-		/* On the stack: the connection and msg are freed before the
-		 * exit, so that a leak checker finds nothing left behind. */
-		char m[4096];
-
-		snprintf(m, sizeof m, "cannot connect to %s: %s", conn_name(c),
-		    msg);
-		free(msg);
-		PQfinish(c);
-		mig_errx(EXIT_UNAVAILABLE, "%s", m);
-	}
+	if (f != CONN_OK)
+		mig_errx(EXIT_UNAVAILABLE, "cannot connect to %s: %s",
+		    conn_name(c), msg);
 	return c;
 }
 
