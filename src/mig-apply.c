@@ -106,9 +106,12 @@ make_plan(const struct applyopts *ao, const struct miglist *l,
 	for (i = 0; i < l->n; i++) {
 		const struct mig *m = &l->v[i];
 		struct hrow *r = history_find(h, m->vnum);
+		struct logf f = { .version = m->version, .name = m->name,
+		    .path = m->path };
 
 		if (r != NULL && strcmp(r->name, m->name) != 0) {
-			mig_warnx("%s: version %s is applied as another "
+			mig_log(MIG_ERROR, &f,
+			    "%s: version %s is applied as another "
 			    "migration, %s_%s (from %s); two migrations share "
 			    "the version: give this one a new one", m->path,
 			    m->version, r->version, r->name, r->path);
@@ -119,7 +122,8 @@ make_plan(const struct applyopts *ao, const struct miglist *l,
 			check_partial(ao, m, r);
 		if (r != NULL && !r->partial) {
 			if (strcmp(r->checksum, sums[i]) != 0) {
-				mig_warnx("%s: changed since it was applied "
+				mig_log(MIG_ERROR, &f,
+				    "%s: changed since it was applied "
 				    "(checksum %.12s, applied %.12s); restore "
 				    "it and write a new migration instead",
 				    m->path, sums[i], r->checksum);
@@ -128,7 +132,8 @@ make_plan(const struct applyopts *ao, const struct miglist *l,
 			continue;
 		}
 		if (r == NULL && m->vnum < newest && !ao->out_of_order) {
-			mig_warnx("%s: version %s is pending but older than "
+			mig_log(MIG_ERROR, &f,
+			    "%s: version %s is pending but older than "
 			    "the newest applied version; apply it anyway with "
 			    "--allow-out-of-order", m->path, m->version);
 			bad++;
@@ -144,15 +149,20 @@ make_plan(const struct applyopts *ao, const struct miglist *l,
 static void
 print_applied(const struct mig *m, long long ms, bool quiet, bool marked)
 {
+	struct logf f = { .version = m->version, .name = m->name,
+	    .path = m->path, .duration_ms = ms, .timed = !marked };
+
 	list_print(stdout, m, NULL);
 	fflush(stdout);
 	if (quiet)
 		return;
 	if (marked)
-		mig_warnx("recorded %s %s as applied without running it",
+		mig_log(MIG_INFO, &f,
+		    "recorded %s %s as applied without running it",
 		    m->version, m->name);
 	else
-		mig_warnx("applied %s %s (%lld ms)", m->version, m->name, ms);
+		mig_log(MIG_INFO, &f, "applied %s %s (%lld ms)", m->version,
+		    m->name, ms);
 }
 
 /*
@@ -186,7 +196,10 @@ apply_notx(PGconn *c, const struct applyopts *ao, const struct table *t,
 	const char *p[6] = { m->version, m->name, m->path, f->checksum,
 	    f->up.sql, down };
 	char *label = xasprintf("%s_%s", m->version, m->name);
-	struct step s = { .label = label, .sec = &f->up };
+	struct step s = { .label = label, .version = m->version,
+	    .name = m->name, .sec = &f->up };
+	struct logf lf = { .version = m->version, .name = m->name,
+	    .path = m->path };
 	long long start = now_ms();
 	size_t from = 0;
 	enum outcome o;
@@ -213,7 +226,8 @@ apply_notx(PGconn *c, const struct applyopts *ao, const struct table *t,
 	free(q);
 	free(label);
 	if (o == RUN_FAILED)
-		mig_warnx("%s: left partial: %zu of %zu statement(s) done and "
+		mig_log(MIG_ERROR, &lf,
+		    "%s: left partial: %zu of %zu statement(s) done and "
 		    "recorded; fix the failing statement and run mig-apply again "
 		    "to resume from it (or mig-revert it)", m->path, s.done,
 		    s.total);
@@ -261,7 +275,8 @@ apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
 		const char *p[6] = { m->version, m->name, m->path, f.checksum,
 		    f.up.sql, down };
 		char *label = xasprintf("%s_%s", m->version, m->name);
-		struct step s = { .label = label, .sec = &f.up, .nparams = 6,
+		struct step s = { .label = label, .version = m->version,
+		    .name = m->name, .sec = &f.up, .nparams = 6,
 		    .params = p, .single = ao->single, .tries = tries };
 
 		marked.path = m->path;
@@ -315,7 +330,8 @@ apply_batch(PGconn *c, const struct applyopts *ao, const struct table *t,
 	for (i = 0; i < p->n; i++)
 		print_applied(&l->v[p->todo[i]], 0, true, false);
 	if (!ao->run.quiet)
-		mig_warnx("applied %zu migration(s) in one transaction", p->n);
+		mig_log(MIG_INFO, NULL,
+		    "applied %zu migration(s) in one transaction", p->n);
 	return 0;
 }
 
@@ -351,13 +367,15 @@ repair(const struct connopts *co, const struct applyopts *ao,
 		if (r == NULL)
 			pending++;
 		else if (strcmp(r->name, m->name) != 0) {
-			mig_warnx("%s: version %s is applied as another "
+			mig_log(MIG_ERROR, NULL,
+			    "%s: version %s is applied as another "
 			    "migration, %s_%s (from %s); two migrations share "
 			    "the version: give this one a new one", m->path,
 			    m->version, r->version, r->name, r->path);
 			bad++;
 		} else if (r->partial) {
-			mig_warnx("%s: recorded as partial; finish it with "
+			mig_log(MIG_ERROR, NULL,
+			    "%s: recorded as partial; finish it with "
 			    "mig-apply, or mig-revert it, before --repair",
 			    m->path);
 			bad++;
@@ -400,14 +418,18 @@ repair(const struct connopts *co, const struct applyopts *ao,
 	}
 	for (i = 0; i < nfix; i++) {
 		const struct mig *m = &l->v[fix[i]];
+		struct logf f = { .version = m->version, .name = m->name,
+		    .path = m->path };
 
 		list_print(stdout, m, NULL);
 		if (!ao->run.quiet)
-			mig_warnx("%s %s %.12s %.12s", m->version, m->name,
+			mig_log(MIG_INFO, &f,
+			    "%s %s %.12s %.12s", m->version, m->name,
 			    history_find(&h, m->vnum)->checksum, sums[fix[i]]);
 	}
 	if (pending > 0 && !ao->run.quiet)
-		mig_warnx("%zu pending migration(s) left pending; mig-apply "
+		mig_log(MIG_INFO, NULL,
+		    "%zu pending migration(s) left pending; mig-apply "
 		    "without --repair applies them", pending);
 	free(q);
 	history_free(&h);
@@ -462,7 +484,8 @@ apply(const struct connopts *co, const struct applyopts *ao,
 	}
 	if (p.n == 0) {
 		if (!ao->run.quiet)
-			mig_warnx("up to date: %zu applied, nothing to do",
+			mig_log(MIG_INFO, NULL,
+			    "up to date: %zu applied, nothing to do",
 			    h.n);
 	} else if (ao->run.dry_run) {
 		for (i = 0; i < p.n; i++)
@@ -505,7 +528,7 @@ apply(const struct connopts *co, const struct applyopts *ao,
 static void
 usage(int code)
 {
-	fprintf(code ? stderr : stdout, "usage: mig-apply [-n|--dry-run] [-q] "
+	usage_print(code, "usage: mig-apply [-n|--dry-run] [-q] "
 	    "[--to VERSION] [--single-transaction]\n"
 	    "       [--allow-out-of-order] [--mark-only] [--repair]\n"
 	    "       %s\n       %s\n",
@@ -554,6 +577,7 @@ main(int argc, char *argv[], char *envp[])
 
 	/* Before anything reads argv: the title takes its place. */
 	setproctitle_init(argc, argv, envp);
+	log_init();
 	catch_signals();
 	runopts_init(&ao.run);
 	while ((ch = getopt_long(argc, argv, "nq" STD_SHORTOPTS CONN_SHORTOPTS, longopts,

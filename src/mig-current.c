@@ -125,7 +125,7 @@ current(const struct connopts *co, enum currentmode mode, bool json,
 		}
 		/* An empty stdout alone looks the same as a failure to a reader. */
 		if (!shown)
-			mig_warnx("nothing applied yet");
+			mig_log(MIG_INFO, NULL, "nothing applied yet");
 	}
 	history_free(&h);
 	PQfinish(c);
@@ -136,7 +136,7 @@ current(const struct connopts *co, enum currentmode mode, bool json,
 static void
 usage(int code)
 {
-	fprintf(code ? stderr : stdout, "usage: mig-current [-a|--all] "
+	usage_print(code, "usage: mig-current [-a|--all] "
 	    "[--status] [--json]\n       %s\n", CONN_USAGE);
 	if (code == 0)
 		fputs("\nShow what the database has applied.\n\n"
@@ -167,6 +167,7 @@ main(int argc, char *argv[])
 	bool json = false;
 	int ch;
 
+	log_init();
 	catch_signals();
 	conn_cancel_on_signal = 1;
 	while ((ch = getopt_long(argc, argv, "a" STD_SHORTOPTS CONN_SHORTOPTS, longopts,

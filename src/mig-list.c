@@ -11,7 +11,7 @@
 static void
 usage(int code)
 {
-	fprintf(code ? stderr : stdout, "usage: mig-list [DIR...]\n");
+	usage_print(code, "usage: mig-list [DIR...]\n");
 	if (code == 0)
 		fputs("\nList the migration files in DIR ($MIG_DIR, else "
 		    "migrations) in version\norder.\n\n" STD_HELP, stdout);
@@ -46,7 +46,8 @@ scan(const char *dir, struct miglist *l)
 		case -1:
 			continue;
 		case 0:
-			mig_warnx("%s/%s: %s", dir, de->d_name, why);
+			mig_log(MIG_ERROR, NULL,
+			    "%s/%s: %s", dir, de->d_name, why);
 			bad++;
 			continue;
 		}
@@ -92,12 +93,14 @@ pair_check(struct miglist *l)
 		if (j - i == 2 && is_pair(&l->v[i], &l->v[i + 1]))
 			continue;
 		if (j - i == 1 && l->v[i].kind == MIG_DOWN) {
-			mig_warnx("%s: a .down.sql with no .up.sql beside it",
+			mig_log(MIG_ERROR, NULL,
+			    "%s: a .down.sql with no .up.sql beside it",
 			    l->v[i].path);
 			bad++;
 		} else if (j - i > 1) {
 			for (size_t k = i + 1; k < j; k++)
-				mig_warnx("%s: version %s is also %s",
+				mig_log(MIG_ERROR, NULL,
+				    "%s: version %s is also %s",
 				    l->v[k].path, l->v[k].version,
 				    l->v[i].path);
 			bad++;
@@ -128,6 +131,7 @@ main(int argc, char *argv[])
 	const char *dflt = getenv("MIG_DIR");
 	int ch;
 
+	log_init();
 	catch_signals();
 	while ((ch = getopt_long(argc, argv, STD_SHORTOPTS, longopts,
 	    NULL)) != -1)

@@ -297,7 +297,7 @@ new_migration(const char *dir, bool seq, bool pair, int argc, char **argv)
 static void
 usage(int code)
 {
-	fprintf(code ? stderr : stdout,
+	usage_print(code,
 	    "usage: mig-new [-D DIR] [--seq] [--pair] NAME...\n");
 	if (code == 0)
 		fputs("\nCreate a new migration file named after NAME and print "
@@ -324,6 +324,7 @@ main(int argc, char *argv[])
 	bool seq = false, pair = false;
 	int ch;
 
+	log_init();
 	catch_signals();
 	if (dir == NULL || *dir == '\0')
 		dir = "migrations";

@@ -34,7 +34,8 @@ same_migration(const struct target *t)
 	const struct hrow *r = t->row;
 
 	if (strcmp(r->name, t->m->name) != 0) {
-		mig_warnx("%s: version %s is applied as another migration, "
+		mig_log(MIG_ERROR, NULL,
+		    "%s: version %s is applied as another migration, "
 		    "%s_%s (from %s); revert that one from its stored SQL with "
 		    "--no-list, or list the file it was applied from",
 		    t->m->path, r->version, r->version, r->name, r->path);
@@ -42,7 +43,8 @@ same_migration(const struct target *t)
 	}
 	/* A partial one's checksum is of the file as first run. */
 	if (!r->partial && strcmp(r->checksum, t->f.checksum) != 0) {
-		mig_warnx("%s: changed since it was applied (checksum %.12s, "
+		mig_log(MIG_ERROR, NULL,
+		    "%s: changed since it was applied (checksum %.12s, "
 		    "applied %.12s); restore it, or revert from the stored SQL "
 		    "with --no-list", t->m->path, t->f.checksum, r->checksum);
 		return 0;
@@ -92,7 +94,8 @@ choose(const struct revertopts *ro, const struct miglist *l,
 			    t->row->path);
 			continue;
 		}
-		mig_warnx("%s: irreversible: no down section in %s nor in "
+		mig_log(MIG_ERROR, NULL,
+		    "%s: irreversible: no down section in %s nor in "
 		    "the history", t->label, t->m ? t->m->path : t->row->path);
 		bad++;
 	}
@@ -109,7 +112,8 @@ revert_one(PGconn *c, const struct revertopts *ro, const struct table *tb,
 	char *del = xasprintf("DELETE FROM %s WHERE id = $1", tb->qual);
 	char id[24];
 	const char *p[1] = { id };
-	struct step s = { .label = t->label, .sec = &t->down,
+	struct step s = { .label = t->label, .version = t->row->version,
+	    .name = t->row->name, .sec = &t->down,
 	    .bookkeeping = del, .nparams = 1, .params = p };
 	enum outcome o;
 
@@ -152,7 +156,7 @@ revert(const struct connopts *co, const struct revertopts *ro,
 	history_read(c, &t, &h, HIST_SQL);
 	n = choose(ro, l, &h, &tg);
 	if (n == 0 && !ro->run.quiet)
-		mig_warnx("nothing to revert");
+		mig_log(MIG_INFO, NULL, "nothing to revert");
 	for (i = 0; i < n && code == 0; i++) {
 		struct target *x = &tg[i];
 		const char *path = x->m ? x->m->path : x->row->path;
@@ -181,9 +185,14 @@ revert(const struct connopts *co, const struct revertopts *ro,
 		fprintf(stdout, "%s\t%s\t%s\n", x->row->version, x->row->name,
 		    path);
 		fflush(stdout);
-		if (!ro->run.quiet && !ro->run.dry_run)
-			mig_warnx("reverted %s %s (%lld ms)", x->row->version,
-			    x->row->name, now_ms() - start);
+		if (!ro->run.quiet && !ro->run.dry_run) {
+			struct logf f = { .version = x->row->version,
+			    .name = x->row->name, .path = path,
+			    .duration_ms = now_ms() - start, .timed = true };
+
+			mig_log(MIG_INFO, &f, "reverted %s %s (%lld ms)",
+			    x->row->version, x->row->name, f.duration_ms);
+		}
 	}
 	for (i = 0; i < n; i++) {
 		if (tg[i].down.sql != tg[i].f.down.sql)
@@ -201,7 +210,7 @@ revert(const struct connopts *co, const struct revertopts *ro,
 static void
 usage(int code)
 {
-	fprintf(code ? stderr : stdout, "usage: mig-revert [-n|--dry-run] [-q] "
+	usage_print(code, "usage: mig-revert [-n|--dry-run] [-q] "
 	    "[--no-list]\n       [--steps N | --to VERSION | --all]\n"
 	    "       %s\n       %s\n", RUN_USAGE, CONN_USAGE);
 	if (code == 0)
@@ -268,6 +277,7 @@ main(int argc, char *argv[], char *envp[])
 
 	/* Before anything reads argv: the title takes its place. */
 	setproctitle_init(argc, argv, envp);
+	log_init();
 	catch_signals();
 	runopts_init(&ro.run);
 	ro.steps = 1;

@@ -11,7 +11,7 @@
 static void
 usage(int code)
 {
-	fprintf(code ? stderr : stdout, "usage: mig-wait [-t SECONDS] [-q] "
+	usage_print(code, "usage: mig-wait [-t SECONDS] [-q] "
 	    "[--applied]\n       %s\n", CONN_USAGE);
 	if (code == 0)
 		fputs("\nWait until PostgreSQL accepts queries.\n\n"
@@ -119,7 +119,8 @@ wait_ready(const struct connopts *co, long timeout_s, int quiet,
 			    EXIT_TEMPFAIL;
 		}
 		if (!quiet && now_ms() >= next_report) {
-			mig_warnx("still waiting (%lld s): %s", elapsed / 1000,
+			mig_log(MIG_INFO, NULL,
+			    "still waiting (%lld s): %s", elapsed / 1000,
 			    msg);
 			next_report += 5000;
 		}
@@ -148,6 +149,7 @@ main(int argc, char *argv[])
 	int ch, quiet = 0, applied = 0, code;
 	char *why;
 
+	log_init();
 	catch_signals();
 	conn_cancel_on_signal = 1;
 	while ((ch = getopt_long(argc, argv, "t:q" STD_SHORTOPTS CONN_SHORTOPTS, longopts,

@@ -10,23 +10,6 @@ teardown() {
 	mig_teardown
 }
 
-# hold_advisory_lock [TABLE]: another session takes the migration lock of
-# public.TABLE and keeps it; BG_BACKEND is its pid.
-hold_advisory_lock() {
-	local key="mig:public.${1:-mig_history}" i
-	psql_admin -c "SELECT pg_advisory_lock(hashtextextended('$key', 0))" \
-		-c 'SELECT pg_sleep(20)' >/dev/null 2>&1 &
-	# shellcheck disable=SC2034 # bg_cleanup (helper.bash) reads it
-	BG_PID=$!
-	for ((i = 0; i < 200; i++)); do
-		BG_BACKEND=$(psql_admin -c "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
-			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
-		[[ -n $BG_BACKEND ]] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 # ---- the error line -------------------------------------------------------------
 
 @test "errors: a syntax error on the first line of a statement gives its line and column 1" {

@@ -169,6 +169,23 @@ bg_cleanup() {
 	fi
 }
 
+# hold_advisory_lock [TABLE [SECONDS]]: another session takes the migration
+# lock of public.TABLE (default mig_history) and keeps it for SECONDS
+# (default 20); BG_PID is that psql, BG_BACKEND its backend's pid, for
+# bg_cleanup.
+hold_advisory_lock() {
+	local key="mig:public.${1:-mig_history}" secs=${2:-20} i
+	psql_admin -c "SELECT pg_advisory_lock(hashtextextended('$key', 0))" \
+		-c "SELECT pg_sleep($secs)" >/dev/null 2>&1 &
+	BG_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		BG_BACKEND=$(psql_admin -c "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+		[[ -n $BG_BACKEND ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
 
 # psql as the superuser, over the server's unix socket, on the test's
 # database (or the one in $PSQL_ADMIN_DB). Pass -c SQL, or SQL on stdin.

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <err.h>
 #include <libpq-events.h>
 
 #include "mig.h"
@@ -240,7 +239,7 @@ conn_name(PGconn *c)
 	    PQdb(c) ? PQdb(c) : "");
 	if (!PQregisterEventProc(c, name_event, "mig", NULL) ||
 	    !PQsetInstanceData(c, name_event, name))
-		errx(EXIT_OSERR, "PQregisterEventProc: out of memory");
+		mig_errx(EXIT_OSERR, "PQregisterEventProc: out of memory");
 	return name;
 }
 
@@ -331,6 +330,28 @@ bad_option(const char *msg)
 	mig_errx(EXIT_USAGE, "invalid connection settings: %s", m);
 }
 
+/*
+ * Server notices outside a migration (a concurrent run created the history
+ * table first, say): as libpq would print them, but through mig_log, so
+ * that json mode makes them records too.
+ */
+static void
+on_notice(void *arg, const PGresult *r)
+{
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+	struct logf f = { .bare = true,
+	    .sqlstate = PQresultErrorField(r, PG_DIAG_SQLSTATE) };
+	char *m = xstrdup(PQresultErrorMessage(r));
+	size_t n = strlen(m);
+
+	(void)arg;
+	if (n > 0 && m[n - 1] == '\n')
+		m[n - 1] = '\0';
+	mig_log(sev != NULL && strcmp(sev, "WARNING") == 0 ? MIG_WARNING :
+	    MIG_NOTICE, &f, "%s", m);
+	free(m);
+}
+
 static void
 start(const struct connopts *o, struct pending *pc)
 {
@@ -350,11 +371,12 @@ start(const struct connopts *o, struct pending *pc)
 	keys[n] = vals[n] = NULL;
 
 	if ((c = PQconnectStartParams(keys, vals, 1)) == NULL)
-		errx(EXIT_OSERR, "PQconnectStartParams: out of memory");
+		mig_errx(EXIT_OSERR, "PQconnectStartParams: out of memory");
 	if (PQstatus(c) == CONNECTION_BAD)
 		bad_option(PQerrorMessage(c));
 	/* Verbose, so that a failed connection's message carries its SQLSTATE. */
 	PQsetErrorVerbosity(c, PQERRORS_VERBOSE);
+	PQsetNoticeReceiver(c, on_notice, NULL);
 	pc->c = c;
 	pc->st = PGRES_POLLING_WRITING;
 }

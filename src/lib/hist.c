@@ -418,12 +418,14 @@ lock_holder(PGconn *c, const struct table *t, long waited)
 	    "WHERE datname = pg_catalog.current_database())", 1, p);
 
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
-		mig_warnx("waiting for the migration lock (%ld s): held by "
+		mig_log(MIG_INFO, NULL,
+		    "waiting for the migration lock (%ld s): held by "
 		    "pid %s (%s, client %s, connected since %s)", waited,
 		    PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
 		    PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
 	else
-		mig_warnx("waiting for the migration lock (%ld s)", waited);
+		mig_log(MIG_INFO, NULL,
+		    "waiting for the migration lock (%ld s)", waited);
 	PQclear(r);
 }
 

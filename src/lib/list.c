@@ -157,7 +157,8 @@ list_read(struct buf *in, const char *what, struct miglist *l)
 	list_sort(l);
 	for (i = 0; i < l->n; i = j) {
 		for (j = i + 1; j < l->n && l->v[j].vnum == l->v[i].vnum; j++)
-			mig_warnx("%s:%zu: version %s is already on line %zu",
+			mig_log(MIG_ERROR, NULL,
+			    "%s:%zu: version %s is already on line %zu",
 			    what, l->v[j].lineno, l->v[j].version,
 			    l->v[i].lineno);
 		if (j - i > 1)

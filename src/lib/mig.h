@@ -57,7 +57,29 @@ void sleep_ms(long);
 void print_version(void) __attribute__((noreturn));
 void mig_exit(int) __attribute__((noreturn));
 void list_stdin_check(const char *tool);
-/* Messages on stderr, "TOOL: ...", with any password masked. */
+/*
+ * Messages on stderr, "TOOL: ...", with any password masked; with
+ * MIG_LOG_FORMAT=json, one JSON object per line instead (log_init reads
+ * it, first thing in every tool).
+ */
+void log_init(void);
+bool log_json(void);
+enum loglevel { MIG_INFO, MIG_NOTICE, MIG_WARNING, MIG_ERROR };
+/* What a message is about, as JSON keys; zero for "not given". */
+struct logf {
+	const char *version, *name, *path, *sqlstate;
+	int line, col;
+	long long duration_ms;
+	bool timed;		/* duration_ms is given */
+	bool bare;		/* no "TOOL: " before the text line */
+	struct buf more;	/* text: the lines after it ("DETAIL: ...") */
+	struct buf detail, hint, context;	/* json: the same, by key */
+};
+void logf_more(struct logf *, const char *label, const char *text);
+void mig_log(enum loglevel, struct logf *, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+void usage_print(int code, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
 char *mask_secrets(const char *);
 char *fold_lines(const char *);
 void mig_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -246,6 +268,7 @@ const char *conn_name(PGconn *);
 /* pq.c: sending queries and reading their results. */
 struct pqwait {
 	const char *label;	/* for progress lines and the title; or NULL */
+	const char *version, *name;	/* the migration's, for json records */
 	long long start, next;	/* ms: since when, and the next line */
 	size_t stmt, total;	/* transaction:false: the statement running */
 	bool cancelled;		/* sent a cancel, or never to send one */
@@ -318,6 +341,7 @@ PGconn *run_connect(const struct connopts *, const struct runopts *,
 enum outcome { RUN_DONE, RUN_FAILED, RUN_INTERRUPTED, RUN_RETRY };
 struct step {
 	const char *label;	/* "0002_add_index", for progress lines */
+	const char *version, *name;	/* its parts, for json records */
 	const struct section *sec;
 	const char *bookkeeping;	/* SQL run in the same transaction */
 	int nparams;

@@ -34,6 +34,27 @@ help_option(char **argv)
 	    strncmp(argv[optind - 1], "--", 2) != 0;
 }
 
+/*
+ * In json mode getopt says nothing (log_init cleared opterr): its
+ * complaint is made here instead, from what it left behind. optopt is 0
+ * for an unknown long option, else the option's letter or value; the
+ * word just read is a long option's, but may be the one before a short
+ * option's cluster.
+ */
+static void
+option_error(char **argv)
+{
+	const char *w = optind > 0 ? argv[optind - 1] : "";
+
+	if (strncmp(w, "--", 2) == 0)
+		mig_log(MIG_ERROR, NULL, optopt == 0 ?
+		    "unrecognized option '%.*s'" : "option '%.*s' is missing "
+		    "its argument or takes none", (int)strcspn(w, "="), w);
+	else
+		mig_log(MIG_ERROR, NULL, "invalid option, or one missing its "
+		    "argument -- '%c'", optopt);
+}
+
 /* Handles the options every tool has; 0 for any other. */
 int
 std_option(int ch, char **argv, void (*usage)(int))
@@ -46,7 +67,11 @@ std_option(int ch, char **argv, void (*usage)(int))
 		usage(0);
 		return 1;
 	case '?':
-		usage(help_option(argv) ? 0 : EXIT_USAGE);
+		if (help_option(argv))
+			usage(0);
+		if (log_json())
+			option_error(argv);
+		usage(EXIT_USAGE);
 		return 1;
 	}
 	return 0;

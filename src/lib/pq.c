@@ -45,9 +45,14 @@ pq_next_result(PGconn *c, struct pqwait *w)
 		if (n > 0 && !PQconsumeInput(c))
 			break;
 		if (now_ms() >= w->next) {
-			if (!w->quiet && w->label != NULL)
-				mig_warnx("%s: still running (%lld s)",
-				    w->label, (now_ms() - w->start) / 1000);
+			if (!w->quiet && w->label != NULL) {
+				struct logf f = { .version = w->version,
+				    .name = w->name };
+
+				mig_log(MIG_INFO, &f, "%s: still running "
+				    "(%lld s)", w->label,
+				    (now_ms() - w->start) / 1000);
+			}
 			pq_title(w);
 			w->next += 5000;
 		}

@@ -141,8 +141,14 @@ do_block_line(const struct section *sec, const struct stmt *st,
 	return 1;
 }
 
+/*
+ * PATH:LINE:COL: ERROR: message (SQLSTATE xxxxx), then the server's DETAIL
+ * and HINT, ours for 25001, CONTEXT line by line, and holder (who held the
+ * lock a lock_timeout waited for, or NULL): one record in json mode.
+ */
 static void
-report(const struct section *sec, const struct stmt *st, PGresult *r)
+report(const struct section *sec, const struct stmt *st, PGresult *r,
+    const char *holder)
 {
 	const char *pos = PQresultErrorField(r, PG_DIAG_STATEMENT_POSITION);
 	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
@@ -151,47 +157,48 @@ report(const struct section *sec, const struct stmt *st, PGresult *r)
 	const char *hint = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT);
 	const char *context = PQresultErrorField(r, PG_DIAG_CONTEXT);
 	struct stmt whole = { .len = sec->len, .sqlend = sec->len };
-	int line, col;
+	struct logf f = { .path = sec->path, .bare = true };
+	char *m;
+	size_t n;
 
 	if (st == NULL) {
 		st = &whole;
 		pos = NULL;
 	}
 	if (pos != NULL || context == NULL ||
-	    !do_block_line(sec, st, context, &line, &col))
-		position(sec, st, pos ? atol(pos) : 0, &line, &col);
+	    !do_block_line(sec, st, context, &f.line, &f.col))
+		position(sec, st, pos ? atol(pos) : 0, &f.line, &f.col);
 	if (msg == NULL) {
 		msg = PQresultErrorMessage(r);
 		state = NULL;
 	}
-	fflush(stdout);
-	{
-		char *m = mask_secrets(msg);
-		size_t n = strlen(m);
-
-		while (n > 0 && m[n - 1] == '\n')
-			m[--n] = '\0';
-		fprintf(stderr, "%s:%d:%d: ERROR: %s", sec->path, line, col, m);
-		free(m);
-	}
-	if (state != NULL)
-		fprintf(stderr, " (SQLSTATE %s)", state);
-	fputc('\n', stderr);
+	f.sqlstate = state;
+	m = xstrdup(msg);
+	n = strlen(m);
+	while (n > 0 && m[n - 1] == '\n')
+		m[--n] = '\0';
 	if (detail != NULL)
-		fprintf(stderr, "DETAIL: %s\n", detail);
+		logf_more(&f, "DETAIL", detail);
 	if (hint != NULL)
-		fprintf(stderr, "HINT: %s\n", hint);
+		logf_more(&f, "HINT", hint);
 	if (state != NULL && strcmp(state, "25001") == 0)
-		fprintf(stderr, "HINT: this statement cannot run inside a "
+		logf_more(&f, "HINT", "this statement cannot run inside a "
 		    "transaction; mark its section transaction:false "
 		    "('-- migrate:up transaction:false', or '-- +goose NO "
-		    "TRANSACTION')\n");
+		    "TRANSACTION')");
 	while (context != NULL && *context != '\0') {
-		int n = (int)strcspn(context, "\n");
+		char *line = xstrndup(context, strcspn(context, "\n"));
 
-		fprintf(stderr, "CONTEXT: %.*s\n", n, context);
-		context += n + (context[n] == '\n');
+		logf_more(&f, "CONTEXT", line);
+		context += strlen(line) + (context[strlen(line)] == '\n');
+		free(line);
 	}
+	if (holder != NULL)
+		logf_more(&f, "DETAIL", holder);
+	mig_log(MIG_ERROR, &f, "%s:%d:%d: ERROR: %s%s%s%s", sec->path, f.line,
+	    f.col, m, state ? " (SQLSTATE " : "", state ? state : "",
+	    state ? ")" : "");
+	free(m);
 }
 
 /* Server notices during a migration, named by its file. */
@@ -209,23 +216,30 @@ on_notice(void *arg, const PGresult *r)
 	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 	const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
 	const char *hint = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT);
+	bool warning = sev != NULL && strcmp(sev, "WARNING") == 0;
+	struct logf f = { .path = n->path, .bare = true,
+	    .sqlstate = PQresultErrorField(r, PG_DIAG_SQLSTATE) };
 
 	/* -q hides what is said in passing, never a warning. */
-	if (n->quiet && (sev == NULL || strcmp(sev, "WARNING") != 0))
+	if (n->quiet && !warning)
 		return;
-	fflush(stdout);
-	fprintf(stderr, "%s: %s: %s\n", n->path, shown ? shown : "NOTICE",
-	    msg ? msg : "");
 	if (detail != NULL)
-		fprintf(stderr, "DETAIL: %s\n", detail);
+		logf_more(&f, "DETAIL", detail);
 	if (hint != NULL)
-		fprintf(stderr, "HINT: %s\n", hint);
+		logf_more(&f, "HINT", hint);
+	mig_log(warning ? MIG_WARNING : sev != NULL && strcmp(sev, "INFO") ==
+	    0 ? MIG_INFO : MIG_NOTICE, &f, "%s: %s: %s", n->path,
+	    shown ? shown : "NOTICE", msg ? msg : "");
 }
 
-/* Names the session most likely to hold the lock a migration timed out on. */
-static void
-report_lock_holder(PGconn *c)
+/*
+ * Names the session most likely to hold the lock a migration timed out
+ * on; NULL if none is found. The caller frees it.
+ */
+static char *
+lock_holder(PGconn *c)
 {
+	char *holder = NULL;
 	PGresult *r = exec_params(c, "SELECT a.pid, "
 	    "coalesce(nullif(a.application_name, ''), '?'), "
 	    "coalesce(pg_catalog.host(a.client_addr), 'local'), a.state, "
@@ -240,12 +254,24 @@ report_lock_holder(PGconn *c)
 	    "ORDER BY a.xact_start NULLS LAST LIMIT 1", 0, NULL);
 
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
-		fprintf(stderr, "DETAIL: the lock is held by pid %s (%s, "
-		    "client %s, %s, transaction since %s): %s\n",
+		holder = xasprintf("the lock is held by pid %s (%s, "
+		    "client %s, %s, transaction since %s): %s",
 		    PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
 		    PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3),
 		    PQgetvalue(r, 0, 4), PQgetvalue(r, 0, 5));
 	PQclear(r);
+	return holder;
+}
+
+/*
+ * After a migration, mig's own queries' notices go where they went before
+ * (conn.c's receiver, which takes no argument): a NULL receiver would
+ * leave on_notice in place, pointing at a migration that has ended.
+ */
+static void
+restore_notices(PGconn *c, PQnoticeReceiver old)
+{
+	PQsetNoticeReceiver(c, old, NULL);
 }
 
 static int
@@ -254,6 +280,17 @@ is_lock_timeout(PGresult *r)
 	const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 
 	return s != NULL && strcmp(s, "55P03") == 0;
+}
+
+/* A statement's error, with the lock's holder for a lock_timeout. */
+static void
+report_failure(PGconn *c, const struct section *sec, const struct stmt *st,
+    PGresult *r)
+{
+	char *holder = is_lock_timeout(r) ? lock_holder(c) : NULL;
+
+	report(sec, st, r, holder);
+	free(holder);
 }
 
 /*
@@ -291,10 +328,14 @@ retry_delay(int attempt)
 static void
 lock_retry(const struct runopts *ro, const struct step *s, int attempt)
 {
+	struct logf f = { .version = s->version, .name = s->name,
+	    .path = s->sec->path, .sqlstate = "55P03" };
+
 	if (!ro->quiet)
-		mig_warnx("%s: lock_timeout (%ld ms) reached; %sretry %d of %ld",
-		    s->label, ro->lock_timeout, s->single ? "the batch was "
-		    "rolled back; " : "", attempt + 1, ro->lock_retries);
+		mig_log(MIG_WARNING, &f, "%s: lock_timeout (%ld ms) reached; "
+		    "%sretry %d of %ld", s->label, ro->lock_timeout, s->single ?
+		    "the batch was rolled back; " : "", attempt + 1,
+		    ro->lock_retries);
 	sleep_ms(retry_delay(attempt));
 }
 
@@ -456,17 +497,19 @@ run_tx(PGconn *c, const struct runopts *ro, const struct step *s)
 	size_t n = section_split(s->sec, s->single, &st, &wrapped), nq, i;
 	char *settings = run_settings(ro);
 	struct query *q = tx_queries(s, settings, st, n, wrapped, &nq);
-	struct pqwait w = { .label = s->label, .start = now_ms(),
+	struct pqwait w = { .label = s->label, .version = s->version,
+	    .name = s->name, .start = now_ms(),
 	    .next = now_ms() + 5000, .quiet = ro->quiet };
 	struct notices nt = { s->sec->path, ro->quiet };
 	enum outcome out = RUN_FAILED;
+	PQnoticeReceiver old;
 	PGresult *err;
 
 	for (i = 0; i < n; i++)
 		if (!st[i].empty && (st[i].block || st[i].copy != COPY_NONE))
 			piped = 0;
 	pq_title(&w);
-	PQsetNoticeReceiver(c, on_notice, &nt);
+	old = PQsetNoticeReceiver(c, on_notice, &nt);
 	for (int attempt = s->tries;; attempt++) {
 		err = NULL;
 		at = NULL;
@@ -476,7 +519,7 @@ run_tx(PGconn *c, const struct runopts *ro, const struct step *s)
 			run_each(c, s, q, nq, &w, &err, &at);
 		if (err == NULL) {
 			if (!s->single && (err = commit(c, s, &w)) != NULL) {
-				report(s->sec, NULL, err);
+				report(s->sec, NULL, err, NULL);
 				out = mig_signal ? RUN_INTERRUPTED : RUN_FAILED;
 			} else
 				out = RUN_DONE;
@@ -497,14 +540,12 @@ run_tx(PGconn *c, const struct runopts *ro, const struct step *s)
 			}
 			continue;
 		}
-		report(s->sec, at, err);
-		if (is_lock_timeout(err))
-			report_lock_holder(c);
+		report_failure(c, s->sec, at, err);
 		break;
 	}
 	PQclear(err);
 	/* A rolled back transaction took the migration's SETs with it. */
-	PQsetNoticeReceiver(c, NULL, NULL);
+	restore_notices(c, old);
 	for (i = 0; i < nq; i++)
 		free(q[i].sql);
 	free(q);
@@ -534,17 +575,19 @@ run_notx(PGconn *c, const struct runopts *ro, struct step *s, size_t from,
 	struct stmt *st;
 	int wrapped;
 	size_t n = section_split(s->sec, 0, &st, &wrapped), i, k = 0;
-	struct pqwait w = { .label = s->label, .start = now_ms(),
+	struct pqwait w = { .label = s->label, .version = s->version,
+	    .name = s->name, .start = now_ms(),
 	    .next = now_ms() + 5000, .quiet = ro->quiet };
 	struct notices nt = { s->sec->path, ro->quiet };
 	enum outcome out = RUN_DONE;
+	PQnoticeReceiver old;
 	char *reset, *settings = run_settings(ro);
 
 	s->total = 0;
 	for (i = 0; i < n; i++)
 		s->total += !st[i].empty;
 	w.total = s->total;
-	PQsetNoticeReceiver(c, on_notice, &nt);
+	old = PQsetNoticeReceiver(c, on_notice, &nt);
 	s->done = from;
 	for (i = 0; i < n && out == RUN_DONE; i++) {
 		PGresult *r;
@@ -579,9 +622,7 @@ run_notx(PGconn *c, const struct runopts *ro, struct step *s, size_t from,
 			if (mig_signal)
 				out = RUN_INTERRUPTED;
 			else {
-				report(s->sec, &st[i], r);
-				if (is_lock_timeout(r))
-					report_lock_holder(c);
+				report_failure(c, s->sec, &st[i], r);
 				out = RUN_FAILED;
 			}
 			PQclear(r);
@@ -599,12 +640,15 @@ run_notx(PGconn *c, const struct runopts *ro, struct step *s, size_t from,
 	if (PQtransactionStatus(c) != PQTRANS_IDLE) {
 		PQclear(exec_params(c, "ROLLBACK", 0, NULL));
 		if (out == RUN_DONE) {
-			mig_warnx("%s: ends inside a transaction it opened; "
-			    "end it with COMMIT", s->sec->path);
+			struct logf f = { .version = s->version,
+			    .name = s->name, .path = s->sec->path };
+
+			mig_log(MIG_ERROR, &f, "%s: ends inside a transaction "
+			    "it opened; end it with COMMIT", s->sec->path);
 			out = RUN_FAILED;
 		}
 	}
-	PQsetNoticeReceiver(c, NULL, NULL);
+	restore_notices(c, old);
 	reset = xasprintf("SET SESSION AUTHORIZATION DEFAULT; RESET ALL; %s",
 	    settings);
 	exec_simple(c, reset);

@@ -9,9 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <err.h>
 
 #include "mig.h"
+
+static void oom(const char *) __attribute__((noreturn));
+static void log_exit(int);
 
 void *
 xmalloc(size_t n)
@@ -19,7 +21,7 @@ xmalloc(size_t n)
 	void *p = malloc(n ? n : 1);
 
 	if (p == NULL)
-		err(EXIT_OSERR, "malloc");
+		oom("malloc");
 	return p;
 }
 
@@ -29,7 +31,7 @@ xcalloc(size_t n, size_t sz)
 	void *p = calloc(n ? n : 1, sz ? sz : 1);
 
 	if (p == NULL)
-		err(EXIT_OSERR, "calloc");
+		oom("calloc");
 	return p;
 }
 
@@ -37,7 +39,7 @@ void *
 xreallocarray(void *p, size_t n, size_t sz)
 {
 	if ((p = reallocarray(p, n ? n : 1, sz)) == NULL)
-		err(EXIT_OSERR, "realloc");
+		oom("realloc");
 	return p;
 }
 
@@ -65,7 +67,7 @@ xasprintf(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0)
-		err(EXIT_OSERR, "vasprintf");
+		oom("vasprintf");
 	va_end(ap);
 	return s;
 }
@@ -96,7 +98,7 @@ buf_printf(struct buf *b, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0)
-		err(EXIT_OSERR, "vasprintf");
+		oom("vasprintf");
 	va_end(ap);
 	buf_addstr(b, s);
 	free(s);
@@ -176,6 +178,7 @@ mig_exit(int code)
 		mig_errx(EXIT_IOERR, "cannot write to stdout: %s",
 		    errno ? strerror(errno) : "write error");
 	}
+	log_exit(code);
 	exit(code);
 }
 
@@ -250,7 +253,8 @@ exit_code_for_signal(void)
 int
 interrupted_code(const char *what)
 {
-	mig_warnx("interrupted by %s while %s",
+	/* An error: in json mode its record is the one that gets the exit. */
+	mig_log(MIG_ERROR, NULL, "interrupted by %s while %s",
 	    mig_signal == SIGINT ? "SIGINT" : "SIGTERM", what);
 	return exit_code_for_signal();
 }
@@ -259,7 +263,7 @@ interrupted_code(const char *what)
 void
 interrupted(const char *what)
 {
-	exit(interrupted_code(what));
+	mig_exit(interrupted_code(what));
 }
 
 /* The same, if a signal came. */
@@ -378,18 +382,260 @@ fold_lines(const char *m)
 	return out;
 }
 
-static void
-vmessage(const char *fmt, va_list ap)
+/*
+ * The log format, the one setting every message shares: text (the
+ * default) or json, read once by log_init from MIG_LOG_FORMAT. In json
+ * mode an error's record is held back until the next record or the exit,
+ * so that the last line of a run that fails carries its exit code: held
+ * is that record, without its closing brace, or empty.
+ */
+static bool log_as_json;
+static struct buf held;
+
+void
+log_init(void)
 {
+	const char *f = getenv("MIG_LOG_FORMAT");
+
+	if (f == NULL || *f == '\0' || strcmp(f, "text") == 0)
+		return;
+	if (strcmp(f, "json") != 0)
+		mig_errx(EXIT_USAGE, "MIG_LOG_FORMAT=%s: unknown log format; "
+		    "use text (the default) or json", f);
+	log_as_json = true;
+	/* getopt's own complaints are plain text: std_option makes them. */
+	opterr = 0;
+}
+
+bool
+log_json(void)
+{
+	return log_as_json;
+}
+
+/* One line to stderr in one write, after what stdout holds. */
+static void
+put_line(const char *s, size_t n)
+{
+	fflush(stdout);
+	fwrite(s, 1, n, stderr);
+	fflush(stderr);
+}
+
+/*
+ * The length of the well-formed UTF-8 character at s (n bytes left), or 0
+ * for a byte that starts none: overlong forms, surrogates and values past
+ * U+10FFFF included, which JSON may not carry.
+ */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len, i;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;
+		else if (s[0] == 0xed)
+			hi = 0x9f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/* ,"key":"value" with value masked and escaped; a byte that is not UTF-8
+ * becomes U+FFFD, so that the line stays valid JSON whatever it names. */
+static void
+json_str(struct buf *b, const char *key, const char *value)
+{
+	char *m = mask_secrets(value);
+	const unsigned char *p = (const unsigned char *)m;
+	size_t n = strlen(m), len;
+
+	buf_printf(b, ",\"%s\":\"", key);
+	while (n > 0) {
+		char esc[8];
+
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			buf_add(b, esc, 2);
+			len = 1;
+		} else if (*p < 0x20) {
+			snprintf(esc, sizeof esc, "\\u%04x", *p);
+			buf_addstr(b, *p == '\n' ? "\\n" : *p == '\t' ? "\\t" :
+			    *p == '\r' ? "\\r" : esc);
+			len = 1;
+		} else if (*p < 0x80) {
+			buf_add(b, (const char *)p, 1);
+			len = 1;
+		} else if ((len = utf8_len(p, n)) > 0)
+			buf_add(b, (const char *)p, len);
+		else {
+			buf_addstr(b, "\\ufffd");
+			len = 1;
+		}
+		p += len;
+		n -= len;
+	}
+	buf_addstr(b, "\"");
+	free(m);
+}
+
+/* The time now as RFC 3339 UTC with milliseconds, in out[32]. */
+static void
+ts_now(char *out)
+{
+	struct timespec ts;
+	struct tm tm;
+	char s[24];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, 32, "%s.%03dZ", s, (int)(ts.tv_nsec / 1000000) % 1000);
+}
+
+/* Writes out the held error record, with the exit code if not -1. */
+static void
+release(int code)
+{
+	if (held.len == 0)
+		return;
+	if (code != -1)
+		buf_printf(&held, ",\"exit\":%d", code);
+	buf_addstr(&held, "}\n");
+	put_line(held.s, held.len);
+	buf_free(&held);
+}
+
+/*
+ * The last record of a run that fails carries its exit code: the held
+ * error if there is one, else a record of its own.
+ */
+static void
+log_exit(int code)
+{
+	if (!log_as_json)
+		return;
+	if (code != 0 && held.len == 0)
+		mig_log(MIG_ERROR, NULL, "exiting with status %d", code);
+	release(code != 0 ? code : -1);
+}
+
+static const char *const level_name[] = { "info", "notice", "warning",
+    "error" };
+
+/*
+ * A line the next mig_log puts after the first (DETAIL, HINT, CONTEXT),
+ * in text as "LABEL: text", in json under the key "label", one line per
+ * call joined by newlines.
+ */
+void
+logf_more(struct logf *f, const char *label, const char *text)
+{
+	struct buf *b = strcmp(label, "HINT") == 0 ? &f->hint :
+	    strcmp(label, "CONTEXT") == 0 ? &f->context : &f->detail;
+
+	buf_printf(&f->more, "%s: %s\n", label, text);
+	if (b->len > 0)
+		buf_addstr(b, "\n");
+	buf_addstr(b, text);
+}
+
+static void
+vlog(enum loglevel level, struct logf *f, const char *fmt, va_list ap)
+{
+	struct buf b = { 0 };
 	char *s, *m;
 
 	if (vasprintf(&s, fmt, ap) < 0)
-		err(EXIT_OSERR, "vasprintf");
-	m = mask_secrets(s);
-	fflush(stdout);
-	fprintf(stderr, "%s: %s\n", getprogname(), m);
+		oom("vasprintf");
+	if (!log_as_json) {
+		m = mask_secrets(s);
+		if (f == NULL || !f->bare)
+			buf_printf(&b, "%s: ", getprogname());
+		buf_printf(&b, "%s\n", m);
+		free(m);
+		if (f != NULL && f->more.len > 0) {
+			m = mask_secrets(f->more.s);
+			buf_addstr(&b, m);
+			free(m);
+		}
+		put_line(b.s, b.len);
+		buf_free(&b);
+	} else {
+		char ts[32];
+
+		ts_now(ts);
+		buf_printf(&b, "{\"ts\":\"%s\"", ts);
+		json_str(&b, "tool", getprogname());
+		json_str(&b, "level", level_name[level]);
+		json_str(&b, "msg", s);
+		if (f != NULL) {
+			if (f->version != NULL)
+				json_str(&b, "version", f->version);
+			if (f->name != NULL)
+				json_str(&b, "name", f->name);
+			if (f->path != NULL)
+				json_str(&b, "path", f->path);
+			if (f->line > 0)
+				buf_printf(&b, ",\"line\":%d", f->line);
+			if (f->col > 0)
+				buf_printf(&b, ",\"col\":%d", f->col);
+			if (f->sqlstate != NULL)
+				json_str(&b, "sqlstate", f->sqlstate);
+			if (f->timed)
+				buf_printf(&b, ",\"duration_ms\":%lld",
+				    f->duration_ms);
+			if (f->detail.len > 0)
+				json_str(&b, "detail", f->detail.s);
+			if (f->hint.len > 0)
+				json_str(&b, "hint", f->hint.s);
+			if (f->context.len > 0)
+				json_str(&b, "context", f->context.s);
+		}
+		release(-1);
+		if (level == MIG_ERROR)
+			held = b;
+		else {
+			buf_addstr(&b, "}\n");
+			put_line(b.s, b.len);
+			buf_free(&b);
+		}
+	}
 	free(s);
-	free(m);
+	if (f != NULL) {
+		buf_free(&f->more);
+		buf_free(&f->detail);
+		buf_free(&f->hint);
+		buf_free(&f->context);
+	}
+}
+
+/* A message with its level and what it is about (f may be NULL). */
+void
+mig_log(enum loglevel level, struct logf *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, f, fmt, ap);
+	va_end(ap);
 }
 
 void
@@ -398,7 +644,7 @@ mig_warnx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmessage(fmt, ap);
+	vlog(MIG_WARNING, NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -408,7 +654,68 @@ mig_errx(int code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmessage(fmt, ap);
+	vlog(MIG_ERROR, NULL, fmt, ap);
 	va_end(ap);
-	exit(code);
+	mig_exit(code);
+}
+
+/*
+ * A tool's usage lines: on stdout for --help; else on stderr, where in
+ * json mode they make one error record, white space folded.
+ */
+void
+usage_print(int code, const char *fmt, ...)
+{
+	va_list ap;
+	char *s, *p, *o;
+
+	va_start(ap, fmt);
+	if (code == 0 || !log_as_json)
+		vfprintf(code == 0 ? stdout : stderr, fmt, ap);
+	else {
+		if (vasprintf(&s, fmt, ap) < 0)
+			oom("vasprintf");
+		for (p = o = s; *p != '\0'; p++)
+			if (!isspace((unsigned char)*p) || (o > s &&
+			    !isspace((unsigned char)o[-1])))
+				*o++ = isspace((unsigned char)*p) ? ' ' : *p;
+		while (o > s && o[-1] == ' ')
+			o--;
+		*o = '\0';
+		mig_log(MIG_ERROR, NULL, "%s", s);
+		free(s);
+	}
+	va_end(ap);
+}
+
+/*
+ * Out of memory: said without allocating (a record being held is let go
+ * first, as it stands), then the exit, the one that cannot go through
+ * mig_exit.
+ */
+static void
+oom(const char *what)
+{
+	char line[256];
+	int n;
+
+	if (log_as_json) {
+		char ts[32];
+
+		if (held.len > 0) {
+			fflush(stdout);
+			fwrite(held.s, 1, held.len, stderr);
+			fputs("}\n", stderr);
+		}
+		ts_now(ts);
+		n = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"tool\":\"%s\","
+		    "\"level\":\"error\",\"msg\":\"%s: %s\",\"exit\":%d}\n",
+		    ts, getprogname(), what, strerror(ENOMEM), EXIT_OSERR);
+	} else
+		n = snprintf(line, sizeof line, "%s: %s: %s\n", getprogname(),
+		    what, strerror(ENOMEM));
+	if (n > 0)
+		put_line(line, (size_t)n < sizeof line ? (size_t)n :
+		    sizeof line - 1);
+	exit(EXIT_OSERR);
 }
