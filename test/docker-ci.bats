@@ -113,7 +113,11 @@ steps() {
 		"MIG_DOCKER_BUILD_FLAGS=--network host"
 		"CI=true" "GITHUB_ACTIONS=true" "GITHUB_WORKSPACE=$CI_PROJ"
 	)
+	# A runner has none of the harness's libpq variables: unset, so that the
+	# host recipes reach the compose postgres as they would there.
 	local v
+	CI_UNSET=()
+	for v in "${!PG@}" DATABASE_URL; do CI_UNSET+=(-u "$v"); done
 	for v in "${CI_ENV[@]}"; do
 		if [[ $v == POSTGRES_PASSWORD=* ]]; then
 			mig_secret "${v#POSTGRES_PASSWORD=}"
@@ -147,14 +151,14 @@ steps() {
 					tar -cf - --null -T -) | tar -xf - -C "$CI_PROJ" || st=$?
 				;;
 			*/setup-just@*)
-				env "${CI_ENV[@]}" just --version </dev/null >>"$log" 2>&1 || st=$?
+				env "${CI_UNSET[@]}" "${CI_ENV[@]}" just --version </dev/null >>"$log" 2>&1 || st=$?
 				;;
 			run)
 				if [[ $(cat "$BATS_TEST_TMPDIR/step-$i.sh") == "just db-check" ]] && ((!has_check)); then
 					echo "# skipped: no db-check recipe in mig.just yet" >>"$log"
 					continue
 				fi
-				(cd "$CI_PROJ" && env "${CI_ENV[@]}" bash -e "$BATS_TEST_TMPDIR/step-$i.sh") </dev/null >>"$log" 2>&1 || st=$?
+				(cd "$CI_PROJ" && env "${CI_UNSET[@]}" "${CI_ENV[@]}" bash -e "$BATS_TEST_TMPDIR/step-$i.sh") </dev/null >>"$log" 2>&1 || st=$?
 				;;
 			*) fail "step $name uses $kind, which this test cannot stand in for" ;;
 		esac
@@ -179,6 +183,6 @@ steps() {
 	((has_check)) || skip "db-check is not in mig.just yet: every other step ran and passed"
 	# The check step fails when something is pending.
 	printf -- '-- migrate:up\nSELECT 1;\n-- migrate:down\n' >"$CI_PROJ/migrations/99990101000000_pending.sql"
-	run env "${CI_ENV[@]}" bash -c 'cd "$1" && just db-check' _ "$CI_PROJ"
+	run env "${CI_UNSET[@]}" "${CI_ENV[@]}" bash -c 'cd "$1" && just db-check' _ "$CI_PROJ"
 	assert_failure 1
 }
