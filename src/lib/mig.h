@@ -206,9 +206,10 @@ struct section {
 struct migfile {
 	struct section up, down;
 	char checksum[65];	/* hex SHA-256 of the up section */
+	char *text[2];		/* the file(s) read, which the sections are in */
 };
 int migfile_load(const struct mig *, struct migfile *);
-char *migfile_parse(const char *path, const char *text, size_t len,
+char *migfile_parse(const char *path, char *text, size_t len,
     enum migkind, struct migfile *);
 void migfile_free(struct migfile *);
 void checksum_hex(const char *, size_t, char out[65]);
