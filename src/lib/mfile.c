@@ -578,6 +578,36 @@ migfile_free(struct migfile *f)
 	memset(f, 0, sizeof *f);
 }
 
+/*
+ * What the history keeps of an up section: all of it up to HEAD_FROM, and
+ * always for transaction:false, whose resume compares the statements done.
+ * A bigger one, a data load, would double the write and the table: its
+ * first HEAD_LEN, cut at a line end, then a comment saying how much was
+ * left out. The checksum covers the whole section all the same. NULL: it
+ * is kept whole.
+ */
+#define HEAD_FROM (1024 * 1024)
+#define HEAD_LEN (64 * 1024)
+
+char *
+section_head(const struct section *s)
+{
+	size_t n = HEAD_LEN;
+
+	if (s->notx || s->len <= HEAD_FROM)
+		return NULL;
+	while (n > 0 && s->sql[n - 1] != '\n')
+		n--;
+	/* One long line: cut it, but never inside a UTF-8 character. */
+	if (n == 0)
+		for (n = HEAD_LEN; n > 0 &&
+		    ((unsigned char)s->sql[n] & 0xc0) == 0x80; n--)
+			;
+	return xasprintf("%.*s%s-- mig: %zu more bytes of this section are "
+	    "not kept in the history; its checksum covers all %zu\n", (int)n,
+	    s->sql, s->sql[n - 1] == '\n' ? "" : "\n", s->len - n, s->len);
+}
+
 #define STORED_NOTX "-- migrate:down transaction:false\n"
 
 char *

@@ -215,6 +215,8 @@ void migfile_free(struct migfile *);
 void checksum_hex(const char *, size_t, char out[65]);
 size_t section_split(const struct section *, int in_tx, struct stmt **,
     int *wrapped);
+/* The up SQL the history keeps of a big section; NULL: all of it. */
+char *section_head(const struct section *);
 /* The down SQL as stored: its options survive a revert from history. */
 char *section_stored(const struct section *);
 void section_from_stored(struct section *, char *sql, const char *path);
