@@ -256,7 +256,7 @@ struct pqwait {
 };
 PGresult *pq_next_result(PGconn *, struct pqwait *);
 void pq_title(const struct pqwait *);
-void pq_collect(PGconn *, struct pqwait *, const char *path,
+size_t pq_collect(PGconn *, struct pqwait *, const char *path,
     const char *data, size_t len, PGresult **err);
 void pq_unexpected(PGconn *, const char *path, ExecStatusType)
     __attribute__((noreturn));

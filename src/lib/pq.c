@@ -139,13 +139,15 @@ copy_rows(PGconn *c, const char *data, size_t len, struct pqwait *w)
 /*
  * The results of what was sent, up to the end: the first error is kept in
  * *err. A COPY FROM STDIN gets the rows given (once: a second COPY in the
- * same query gets none); any other COPY ends the run.
+ * same query gets none); any other COPY ends the run. The number of
+ * results before the error tells which statement of several failed.
  */
-void
+size_t
 pq_collect(PGconn *c, struct pqwait *w, const char *path, const char *data,
     size_t len, PGresult **err)
 {
 	PGresult *r;
+	size_t ok = 0;
 
 	while ((r = pq_next_result(c, w)) != NULL) {
 		ExecStatusType st = PQresultStatus(r);
@@ -167,10 +169,12 @@ pq_collect(PGconn *c, struct pqwait *w, const char *path, const char *data,
 			}
 			break;
 		default:
+			ok += *err == NULL;
 			break;
 		}
 		PQclear(r);
 	}
+	return ok;
 }
 
 PGresult *
