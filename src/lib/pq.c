@@ -117,15 +117,20 @@ copy_rows(PGconn *c, const char *data, size_t len, struct pqwait *w)
 	PQsetnonblocking(c, 1);
 	while (at < len && !mig_signal) {
 		size_t n = len - at > 65536 ? 65536 : len - at;
-		int r = PQputCopyData(c, data + at, (int)n);
+		int r;
 
-		if (r == -1)
+		/* More only once the last went: libpq would otherwise grow
+		 * its buffer to hold all the rows a slow server has not read. */
+		if ((r = PQflush(c)) == 1) {
+			wait_writable(c);
+			continue;
+		}
+		if (r == -1 || (r = PQputCopyData(c, data + at, (int)n)) == -1)
 			break;
 		if (r == 1)
 			at += n;
 		else
 			wait_writable(c);
-		PQflush(c);
 	}
 	if (mig_signal)
 		cancel_once(c, w);
