@@ -14,9 +14,10 @@ int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
 	static const enum migkind kinds[] = { MIG_SINGLE, MIG_UP, MIG_DOWN };
-	char *text = xstrndup((const char *)data, size);
 
 	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+		/* A copy each time: the parser ends its sections in the text. */
+		char *text = xstrndup((const char *)data, size);
 		struct migfile f;
 		char *err;
 
@@ -33,7 +34,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 			abort();
 		free(err);
 		migfile_free(&f);
+		free(text);
 	}
-	free(text);
 	return 0;
 }

@@ -254,7 +254,7 @@ apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
 	char empty[] = "";
 	struct section marked = { .sql = empty, .line = 1, .present = true };
 	struct migfile f;
-	char *down, *q;
+	char *down, *head, *q;
 	enum outcome o;
 
 	migfile_load(m, &f);
@@ -271,9 +271,10 @@ apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
 		    "transaction:false; restore its marker to finish it, or "
 		    "mig-revert it", m->path);
 	down = f.down.present ? section_stored(&f.down) : NULL;
+	head = section_head(&f.up);
 	{
 		const char *p[6] = { m->version, m->name, m->path, f.checksum,
-		    f.up.sql, down };
+		    head ? head : f.up.sql, down };
 		char *label = xasprintf("%s_%s", m->version, m->name);
 		struct step s = { .label = label, .version = m->version,
 		    .name = m->name, .sec = &f.up, .nparams = 6,
@@ -291,6 +292,7 @@ apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
 		free(label);
 	}
 	free(down);
+	free(head);
 	migfile_free(&f);
 	return o;
 }
@@ -393,22 +395,24 @@ repair(const struct connopts *co, const struct applyopts *ao,
 		for (i = 0; i < nfix; i++) {
 			const struct mig *m = &l->v[fix[i]];
 			struct migfile f;
-			char *down, id[24];
+			char *down, *head, id[24];
 
 			migfile_load(m, &f);
 			if (strcmp(f.checksum, sums[fix[i]]) != 0)
 				mig_errx(EXIT_DATA, "%s: changed while mig-apply "
 				    "ran; nothing was repaired", m->path);
 			down = f.down.present ? section_stored(&f.down) : NULL;
+			head = section_head(&f.up);
 			snprintf(id, sizeof id, "%lld",
 			    history_find(&h, m->vnum)->id);
 			{
-				const char *p[5] = { f.checksum, f.up.sql, down,
-				    m->path, id };
+				const char *p[5] = { f.checksum,
+				    head ? head : f.up.sql, down, m->path, id };
 
 				exec_ok(c, q, 5, p);
 			}
 			free(down);
+			free(head);
 			migfile_free(&f);
 		}
 		if (mig_signal)

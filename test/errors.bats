@@ -431,3 +431,23 @@ teardown() {
 	assert_failure 75
 	refute table_exists b
 }
+
+@test "errors: an error deep in a big file, sent in chunks, maps to its own line and column" {
+	big_mig insert 0001_load 40000 31234
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_load.sql:31236:20: ERROR: column "nosuchcol" of relation "items" does not exist (SQLSTATE 42703)' ]]
+	run table_exists items
+	assert_failure
+}
+
+@test "errors: an error without a position deep in a big file names its statement's line" {
+	big_mig insert 0001_load 40000
+	# Row 27001 becomes a second row 5: a unique violation, which has no position.
+	sed -i '27003s/VALUES (27001,/VALUES (5,/' "$MIGDIR/0001_load.sql"
+	run --separate-stderr apply
+	assert_failure 1
+	[[ ${stderr_lines[0]} == 'migrations/0001_load.sql:27003:1: ERROR: duplicate key value violates unique constraint "items_pkey" (SQLSTATE 23505)' ]]
+	run table_exists items
+	assert_failure
+}

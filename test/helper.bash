@@ -217,6 +217,33 @@ write_mig() {
 	} >"$file"
 }
 
+# big_mig copy|insert VERSION_NAME ROWS [BAD_ROW]: writes a data migration
+# of ROWS rows (about 90 bytes each) into a new table items, in pg_dump's
+# COPY form or as one INSERT a row. With BAD_ROW, that row's INSERT names
+# a column that does not exist, at its column 20 (insert only).
+big_mig() {
+	awk -v kind="$1" -v rows="$3" -v bad="${4:-0}" '
+	BEGIN {
+		print "-- migrate:up"
+		print "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, note text);"
+		if (kind == "copy")
+			print "COPY public.items (id, name, note) FROM stdin;"
+		for (i = 1; i <= rows; i++) {
+			name = sprintf("item-%08d-%s", i, "abcdefghijklmnopqrstuvwxyz")
+			if (kind == "copy")
+				print i "\t" name "\t" (i % 5 ? "note \\t " i : "\\N")
+			else if (i == bad)
+				print "INSERT INTO items (nosuchcol) VALUES (" i ");"
+			else
+				print "INSERT INTO items VALUES (" i ", \047" name "\047, " (i % 5 ? "\047it\047\047s " i "\047" : "NULL") ");"
+		}
+		if (kind == "copy")
+			print "\\."
+		print "-- migrate:down"
+		print "DROP TABLE items;"
+	}' >"$MIGDIR/$2.sql"
+}
+
 # put FILE [TEXT]: write $MIGDIR/FILE exactly as TEXT with its printf %b
 # escapes, or without TEXT as stdin byte for byte.
 put() {

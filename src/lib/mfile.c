@@ -196,11 +196,17 @@ next_line(const char *text, size_t len, size_t *pos, struct line *l)
 	return 1;
 }
 
+/*
+ * The section points into the text, not into a copy: a 50 MB data file is
+ * held once. It ends where the next marker line began, whose first byte
+ * becomes its NUL; that line has been read already.
+ */
 static void
-set_section(struct section *sec, const char *path, const char *text,
+set_section(struct section *sec, const char *path, char *text,
     size_t from, size_t to, int line, int notx)
 {
-	sec->sql = xstrndup(text + from, to - from);
+	text[to] = '\0';
+	sec->sql = text + from;
 	sec->len = to - from;
 	sec->path = path;
 	sec->line = line;
@@ -209,7 +215,7 @@ set_section(struct section *sec, const char *path, const char *text,
 }
 
 static char *
-parse_single(const char *path, const char *text, size_t len,
+parse_single(const char *path, char *text, size_t len,
     struct migfile *f)
 {
 	char *err = NULL;
@@ -264,7 +270,7 @@ parse_single(const char *path, const char *text, size_t len,
 
 /* One file of a pair: optional marker lines on top, then SQL. */
 static char *
-parse_half(const char *path, const char *text, size_t len, enum marker want,
+parse_half(const char *path, char *text, size_t len, enum marker want,
     struct section *sec)
 {
 	char *err = NULL;
@@ -510,9 +516,11 @@ checksum_hex(const char *s, size_t n, char out[65])
 /*
  * Parses one file's text into f: NULL, or the message of what is wrong
  * (the caller frees it, and f, which may hold what was parsed before).
+ * The sections point into text, which must be NUL-terminated at len and
+ * outlive them; a NUL is written where each section ends.
  */
 char *
-migfile_parse(const char *path, const char *text, size_t len,
+migfile_parse(const char *path, char *text, size_t len,
     enum migkind kind, struct migfile *f)
 {
 	if (kind == MIG_SINGLE)
@@ -528,8 +536,8 @@ load_part(const char *path, enum migkind kind, struct migfile *f)
 	size_t len;
 	char *text = load_text(path, &len), *err;
 
+	f->text[kind == MIG_DOWN] = text;
 	err = migfile_parse(path, text, len, kind, f);
-	free(text);
 	if (err != NULL) {
 		migfile_free(f);
 		mig_errx(EXIT_DATA, "%s", err);
@@ -565,9 +573,39 @@ migfile_load(const struct mig *m, struct migfile *f)
 void
 migfile_free(struct migfile *f)
 {
-	free(f->up.sql);
-	free(f->down.sql);
+	free(f->text[0]);
+	free(f->text[1]);
 	memset(f, 0, sizeof *f);
+}
+
+/*
+ * What the history keeps of an up section: all of it up to HEAD_FROM, and
+ * always for transaction:false, whose resume compares the statements done.
+ * A bigger one, a data load, would double the write and the table: its
+ * first HEAD_LEN, cut at a line end, then a comment saying how much was
+ * left out. The checksum covers the whole section all the same. NULL: it
+ * is kept whole.
+ */
+#define HEAD_FROM (1024 * 1024)
+#define HEAD_LEN (64 * 1024)
+
+char *
+section_head(const struct section *s)
+{
+	size_t n = HEAD_LEN;
+
+	if (s->notx || s->len <= HEAD_FROM)
+		return NULL;
+	while (n > 0 && s->sql[n - 1] != '\n')
+		n--;
+	/* One long line: cut it, but never inside a UTF-8 character. */
+	if (n == 0)
+		for (n = HEAD_LEN; n > 0 &&
+		    ((unsigned char)s->sql[n] & 0xc0) == 0x80; n--)
+			;
+	return xasprintf("%.*s%s-- mig: %zu more bytes of this section are "
+	    "not kept in the history; its checksum covers all %zu\n", (int)n,
+	    s->sql, s->sql[n - 1] == '\n' ? "" : "\n", s->len - n, s->len);
 }
 
 #define STORED_NOTX "-- migrate:down transaction:false\n"

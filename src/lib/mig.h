@@ -228,14 +228,17 @@ struct section {
 struct migfile {
 	struct section up, down;
 	char checksum[65];	/* hex SHA-256 of the up section */
+	char *text[2];		/* the file(s) read, which the sections are in */
 };
 int migfile_load(const struct mig *, struct migfile *);
-char *migfile_parse(const char *path, const char *text, size_t len,
+char *migfile_parse(const char *path, char *text, size_t len,
     enum migkind, struct migfile *);
 void migfile_free(struct migfile *);
 void checksum_hex(const char *, size_t, char out[65]);
 size_t section_split(const struct section *, int in_tx, struct stmt **,
     int *wrapped);
+/* The up SQL the history keeps of a big section; NULL: all of it. */
+char *section_head(const struct section *);
 /* The down SQL as stored: its options survive a revert from history. */
 char *section_stored(const struct section *);
 void section_from_stored(struct section *, char *sql, const char *path);
@@ -276,7 +279,7 @@ struct pqwait {
 };
 PGresult *pq_next_result(PGconn *, struct pqwait *);
 void pq_title(const struct pqwait *);
-void pq_collect(PGconn *, struct pqwait *, const char *path,
+size_t pq_collect(PGconn *, struct pqwait *, const char *path,
     const char *data, size_t len, PGresult **err);
 void pq_unexpected(PGconn *, const char *path, ExecStatusType)
     __attribute__((noreturn));

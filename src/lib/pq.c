@@ -122,15 +122,20 @@ copy_rows(PGconn *c, const char *data, size_t len, struct pqwait *w)
 	PQsetnonblocking(c, 1);
 	while (at < len && !mig_signal) {
 		size_t n = len - at > 65536 ? 65536 : len - at;
-		int r = PQputCopyData(c, data + at, (int)n);
+		int r;
 
-		if (r == -1)
+		/* More only once the last went: libpq would otherwise grow
+		 * its buffer to hold all the rows a slow server has not read. */
+		if ((r = PQflush(c)) == 1) {
+			wait_writable(c);
+			continue;
+		}
+		if (r == -1 || (r = PQputCopyData(c, data + at, (int)n)) == -1)
 			break;
 		if (r == 1)
 			at += n;
 		else
 			wait_writable(c);
-		PQflush(c);
 	}
 	if (mig_signal)
 		cancel_once(c, w);
@@ -144,13 +149,15 @@ copy_rows(PGconn *c, const char *data, size_t len, struct pqwait *w)
 /*
  * The results of what was sent, up to the end: the first error is kept in
  * *err. A COPY FROM STDIN gets the rows given (once: a second COPY in the
- * same query gets none); any other COPY ends the run.
+ * same query gets none); any other COPY ends the run. The number of
+ * results before the error tells which statement of several failed.
  */
-void
+size_t
 pq_collect(PGconn *c, struct pqwait *w, const char *path, const char *data,
     size_t len, PGresult **err)
 {
 	PGresult *r;
+	size_t ok = 0;
 
 	while ((r = pq_next_result(c, w)) != NULL) {
 		ExecStatusType st = PQresultStatus(r);
@@ -172,10 +179,12 @@ pq_collect(PGconn *c, struct pqwait *w, const char *path, const char *data,
 			}
 			break;
 		default:
+			ok += *err == NULL;
 			break;
 		}
 		PQclear(r);
 	}
+	return ok;
 }
 
 PGresult *

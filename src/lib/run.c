@@ -358,13 +358,28 @@ commit(PGconn *c, const struct step *s, struct pqwait *w)
 	return err;
 }
 
-/* One query of a migration's transaction: SQL of the file (st) or mig's. */
+/*
+ * One query of a migration's transaction: SQL of the file (st) or mig's.
+ * A chunk is several statements of a big section sent as one simple query
+ * straight from the section (sql points into it, ending at end): nst
+ * entries from st, span covering their text.
+ */
 struct query {
 	char *sql;
 	int nparams;
 	const char *const *params;
 	const struct stmt *st;
+	bool chunk;
+	size_t nst, end;
+	struct stmt span;
 };
+
+/*
+ * A section bigger than this goes in chunks of whole statements of about
+ * this size: as one statement a query each, libpq would hold a copy of it
+ * all, and the server's answers to a pipeline of them.
+ */
+#define CHUNK (1024 * 1024)
 
 static void
 query_add(struct query *q, size_t *n, char *sql, int nparams,
@@ -378,6 +393,32 @@ query_add(struct query *q, size_t *n, char *sql, int nparams,
 }
 
 /*
+ * The chunk from st[i]: plain statements up to about CHUNK bytes; a goose
+ * block or a COPY goes alone. The index of its last statement.
+ */
+static size_t
+chunk_add(const struct section *sec, struct stmt *st, size_t n, size_t i,
+    struct query *q, size_t *count)
+{
+	struct query *c = &q[*count];
+	size_t last = i;
+
+	if (!st[i].block && st[i].copy == COPY_NONE)
+		for (size_t j = i + 1; j < n && st[j].sqlend - st[i].start <=
+		    CHUNK && (st[j].empty || (!st[j].block &&
+		    st[j].copy == COPY_NONE)); j++)
+			if (!st[j].empty)
+				last = j;
+	query_add(q, count, sec->sql + st[i].start, 0, NULL, &st[i]);
+	c->chunk = true;
+	c->nst = last - i + 1;
+	c->end = st[last].sqlend;
+	c->span.start = st[i].start;
+	c->span.sqlend = c->end;
+	return last;
+}
+
+/*
  * A migration's transaction, its COMMIT aside: BEGIN (unless the section
  * brings its own, or a batch transaction is open), its statements, then
  * the history row written as the connecting role, then the session put
@@ -385,7 +426,7 @@ query_add(struct query *q, size_t *n, char *sql, int nparams,
  */
 static struct query *
 tx_queries(const struct step *s, const char *settings, struct stmt *st,
-    size_t n, int wrapped, size_t *count)
+    size_t n, int wrapped, bool chunked, size_t *count)
 {
 	struct query *q = xcalloc(n + 6, sizeof *q);
 
@@ -397,7 +438,9 @@ tx_queries(const struct step *s, const char *settings, struct stmt *st,
 		    "'mig.started', pg_catalog.clock_timestamp()::text, true)"),
 		    0, NULL, NULL);
 	for (size_t i = 0; i < n; i++)
-		if (!st[i].empty)
+		if (!st[i].empty && chunked)
+			i = chunk_add(s->sec, st, n, i, q, count);
+		else if (!st[i].empty)
 			query_add(q, count, xstrndup(s->sec->sql + st[i].start,
 			    st[i].sqlend - st[i].start), 0, NULL, &st[i]);
 	query_add(q, count, xstrdup("SET SESSION AUTHORIZATION DEFAULT"), 0,
@@ -470,21 +513,46 @@ run_each(PGconn *c, const struct step *s, const struct query *q, size_t n,
 {
 	for (size_t i = 0; i < n && *err == NULL; i++) {
 		const struct stmt *st = q[i].st;
-		int sent = q[i].nparams > 0 ?
-		    PQsendQueryParams(c, q[i].sql, q[i].nparams, NULL,
-		    q[i].params, NULL, NULL, 0) : PQsendQuery(c, q[i].sql);
+		size_t ok;
+		char keep = 0;
+		int sent;
 
+		/* libpq copies the query as it is sent: a chunk is ended in
+		 * place for that moment, not copied out of the section. */
+		if (q[i].chunk) {
+			keep = s->sec->sql[q[i].end];
+			s->sec->sql[q[i].end] = '\0';
+		}
+		sent = q[i].nparams > 0 ? PQsendQueryParams(c, q[i].sql,
+		    q[i].nparams, NULL, q[i].params, NULL, NULL, 0) :
+		    PQsendQuery(c, q[i].sql);
+		if (q[i].chunk)
+			s->sec->sql[q[i].end] = keep;
 		if (!sent)
 			connection_lost(c, s);
 		if (st != NULL && st->copy == COPY_FROM_STDIN)
-			pq_collect(c, w, s->sec->path, s->sec->sql + st->data,
-			    st->datalen, err);
+			ok = pq_collect(c, w, s->sec->path, s->sec->sql +
+			    st->data, st->datalen, err);
 		else
-			pq_collect(c, w, s->sec->path, NULL, 0, err);
+			ok = pq_collect(c, w, s->sec->path, NULL, 0, err);
 		if (PQstatus(c) == CONNECTION_BAD)
 			connection_lost_r(c, s, *err);
-		if (*err != NULL)
-			*at = st;
+		if (*err == NULL)
+			continue;
+		*at = st;
+		if (!q[i].chunk || q[i].nst == 1)
+			continue;
+		/* The server's position counts from the chunk's start; without
+		 * one, each statement before the failing one gave a result. */
+		if (PQresultErrorField(*err, PG_DIAG_STATEMENT_POSITION)) {
+			*at = &q[i].span;
+			continue;
+		}
+		for (size_t k = 0; k < q[i].nst; k++)
+			if (!st[k].empty && ok-- == 0) {
+				*at = &st[k];
+				break;
+			}
 	}
 }
 
@@ -495,8 +563,9 @@ run_tx(PGconn *c, const struct runopts *ro, const struct step *s)
 	const struct stmt *at;
 	int wrapped, piped = 1;
 	size_t n = section_split(s->sec, s->single, &st, &wrapped), nq, i;
+	bool chunked = s->sec->len > CHUNK;
 	char *settings = run_settings(ro);
-	struct query *q = tx_queries(s, settings, st, n, wrapped, &nq);
+	struct query *q = tx_queries(s, settings, st, n, wrapped, chunked, &nq);
 	struct pqwait w = { .label = s->label, .version = s->version,
 	    .name = s->name, .start = now_ms(),
 	    .next = now_ms() + 5000, .quiet = ro->quiet };
@@ -506,7 +575,8 @@ run_tx(PGconn *c, const struct runopts *ro, const struct step *s)
 	PGresult *err;
 
 	for (i = 0; i < n; i++)
-		if (!st[i].empty && (st[i].block || st[i].copy != COPY_NONE))
+		if (chunked || (!st[i].empty && (st[i].block ||
+		    st[i].copy != COPY_NONE)))
 			piped = 0;
 	pq_title(&w);
 	old = PQsetNoticeReceiver(c, on_notice, &nt);
@@ -547,7 +617,8 @@ run_tx(PGconn *c, const struct runopts *ro, const struct step *s)
 	/* A rolled back transaction took the migration's SETs with it. */
 	restore_notices(c, old);
 	for (i = 0; i < nq; i++)
-		free(q[i].sql);
+		if (!q[i].chunk)
+			free(q[i].sql);
 	free(q);
 	free(settings);
 	free(st);
