@@ -17,30 +17,14 @@ load helper
 # bats 1.8.2 takes a skip in setup_file for a failure: setup_file leaves
 # the reason in MIG_TEST_DOCKER_SKIP, and setup skips each test with it.
 setup_file() {
-	if [[ ${MIG_TEST_DOCKER:-1} == 0 ]]; then
-		export MIG_TEST_DOCKER_SKIP="MIG_TEST_DOCKER=0"
+	local t0=$SECONDS
+	if [[ ${MIG_TEST_BUILD:-1} == 0 && ${MIG_TEST_DOCKER:-1} != 0 ]] &&
+		{ ! command -v dpkg-shlibdeps >/dev/null || ! command -v lintian >/dev/null; }; then
+		export MIG_TEST_DOCKER_SKIP="no dpkg-dev or lintian installed (scripts/deps docker installs them)"
 		return 0
 	fi
-	local t0=$SECONDS
-	if [[ ${MIG_TEST_BUILD:-1} == 0 ]]; then
-		if ! "$REPO/scripts/docker-engine" installed; then
-			export MIG_TEST_DOCKER_SKIP="no Docker engine installed (scripts/deps docker installs one)"
-			return 0
-		fi
-		if ! command -v dpkg-shlibdeps >/dev/null || ! command -v lintian >/dev/null; then
-			export MIG_TEST_DOCKER_SKIP="no dpkg-dev or lintian installed (scripts/deps docker installs them)"
-			return 0
-		fi
-	else
-		"$REPO/scripts/docker-engine" install
-	fi
-	if "$REPO/scripts/docker-engine" status >/dev/null 2>&1; then
-		export MIG_TEST_ENGINE_STARTED=0
-	else
-		export MIG_TEST_ENGINE_STARTED=1
-	fi
-	DOCKER_HOST=$("$REPO/scripts/docker-engine" start)
-	export DOCKER_HOST
+	mig_docker_engine || return
+	[[ -z ${MIG_TEST_DOCKER_SKIP:-} ]] || return 0
 	"$REPO/scripts/docker-base" base
 
 	local log=$BATS_FILE_TMPDIR/setup.log

@@ -32,10 +32,6 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # bats 1.8.2 takes a skip in setup_file for a failure: setup_file leaves
 # the reason in MIG_TEST_DOCKER_SKIP, and setup skips each test with it.
 setup_file() {
-	if [[ ${MIG_TEST_DOCKER:-1} == 0 ]]; then
-		export MIG_TEST_DOCKER_SKIP="MIG_TEST_DOCKER=0"
-		return 0
-	fi
 	local t0=$SECONDS
 
 	# Only what the tests set reaches the recipes.
@@ -47,41 +43,9 @@ setup_file() {
 		esac
 	done
 
-	if [[ ${MIG_TEST_BUILD:-1} == 0 ]]; then
-		# make check installs nothing: without an engine the file skips.
-		if ! "$REPO/scripts/docker-engine" installed; then
-			export MIG_TEST_DOCKER_SKIP="no Docker engine installed (scripts/deps docker installs one)"
-			return 0
-		fi
-	else
-		"$REPO/scripts/docker-engine" install
-	fi
-	if "$REPO/scripts/docker-engine" status >/dev/null 2>&1; then
-		export MIG_TEST_ENGINE_STARTED=0
-	else
-		export MIG_TEST_ENGINE_STARTED=1
-	fi
-	DOCKER_HOST=$("$REPO/scripts/docker-engine" start)
-	export DOCKER_HOST
-
+	mig_docker_setup_file || return
+	[[ -z ${MIG_TEST_DOCKER_SKIP:-} ]] || return 0
 	[[ -x $MIG_BIN/mig-apply ]] || { echo "no $MIG_BIN/mig-apply: run make first" >&2; return 1; }
-
-	"$REPO/scripts/docker-base" all
-	if [[ -n ${MIG_TEST_DOCKER_IMAGE:-} ]]; then
-		export MIG_IMAGE=$MIG_TEST_DOCKER_IMAGE
-	else
-		export MIG_IMAGE=mig:test
-		# The build stage gets a name too, so that when a later run
-		# replaces it the old one can be pruned (teardown_file) without
-		# losing the cache of the current one.
-		local target
-		for target in "--target build -t mig:test-build" "-t $MIG_IMAGE"; do
-			# shellcheck disable=SC2086 # target is several words
-			docker build --network host -q --label org.mig.test-image=1 $target "$REPO" \
-				>/dev/null 2>"$BATS_FILE_TMPDIR/build.log" ||
-				{ cat "$BATS_FILE_TMPDIR/build.log" >&2; return 1; }
-		done
-	fi
 	echo "# images ready after $((SECONDS - t0)) s" >&3
 
 	# The project as a team would have it, in a directory of its own.

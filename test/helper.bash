@@ -367,16 +367,11 @@ just() { "${JUST:?no JUST: set it from find_just in setup_file}" "$@"; }
 
 # ---- docker ------------------------------------------------------------
 
-# mig_docker_setup_file [--no-image]: what a docker test file's setup_file
-# needs: an engine (scripts/docker-engine, started when none answers), the
-# base and postgres images (scripts/docker-base) and, unless --no-image,
-# the mig image, built once as mig:test (MIG_TEST_DOCKER_IMAGE=NAME uses
-# that one instead). Exports
-# DOCKER_HOST, MIG_IMAGE and MIG_TEST_ENGINE_STARTED. When the file must
-# skip (MIG_TEST_DOCKER=0, or MIG_TEST_BUILD=0 with no engine installed) it
-# exports the reason in MIG_TEST_DOCKER_SKIP and returns 0: bats 1.8.2 takes
-# a skip in setup_file for a failure, so each test's setup skips with it.
-mig_docker_setup_file() {
+# mig_docker_engine: an engine for a docker test file (scripts/docker-engine,
+# installed unless MIG_TEST_BUILD=0, started when none answers). Exports
+# DOCKER_HOST and MIG_TEST_ENGINE_STARTED, or, when the file must skip,
+# the reason in MIG_TEST_DOCKER_SKIP (and returns 0).
+mig_docker_engine() {
 	if [[ ${MIG_TEST_DOCKER:-1} == 0 ]]; then
 		export MIG_TEST_DOCKER_SKIP="MIG_TEST_DOCKER=0"
 		return 0
@@ -396,7 +391,20 @@ mig_docker_setup_file() {
 	fi
 	DOCKER_HOST=$("$REPO/scripts/docker-engine" start)
 	export DOCKER_HOST
+}
 
+# mig_docker_setup_file [--no-image]: what a docker test file's setup_file
+# needs: an engine (scripts/docker-engine, started when none answers), the
+# base and postgres images (scripts/docker-base) and, unless --no-image,
+# the mig image, built once as mig:test (MIG_TEST_DOCKER_IMAGE=NAME uses
+# that one instead). Exports
+# DOCKER_HOST, MIG_IMAGE and MIG_TEST_ENGINE_STARTED. When the file must
+# skip (MIG_TEST_DOCKER=0, or MIG_TEST_BUILD=0 with no engine installed) it
+# exports the reason in MIG_TEST_DOCKER_SKIP and returns 0: bats 1.8.2 takes
+# a skip in setup_file for a failure, so each test's setup skips with it.
+mig_docker_setup_file() {
+	mig_docker_engine || return
+	[[ -z ${MIG_TEST_DOCKER_SKIP:-} ]] || return 0
 	"$REPO/scripts/docker-base" all
 	[[ ${1:-} != --no-image ]] || return 0
 	if [[ -n ${MIG_TEST_DOCKER_IMAGE:-} ]]; then
