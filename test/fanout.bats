@@ -408,3 +408,51 @@ UPDATE span SET e = clock_timestamp();"
 		"$(want_versions "${DBS1[@]:0:2}" -- 0001; want_versions "${DBS1[2]}" --)"
 	assert_equal "$(psql_admin -c "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()")" 0
 }
+
+@test "db-migrate-all: with MIG_LOG_FORMAT=json every stderr line is a JSON record naming its target, and an unreachable target is still named" {
+	three_migrations
+	make_dbs 1 2
+	local h1=mig@127.0.0.1:$PGTMP_PORT dead bad=${DBS1[1]}
+	dead=$(free_port)
+	TEST_DB=$bad psql_admin -c 'CREATE TABLE c (x int); ALTER TABLE c OWNER TO mig'
+	{
+		echo "postgresql://mig:$PGTMP_PASSWORD@127.0.0.1:$PGTMP_PORT/${DBS1[0]}"
+		echo "postgresql://mig:$PGTMP_PASSWORD@127.0.0.1:$dead/nowhere"
+		echo "postgresql://mig:$PGTMP_PASSWORD@127.0.0.1:$PGTMP_PORT/$bad"
+	} >targets.txt
+
+	run --separate-stderr env MIG_LOG_FORMAT=json MIG_WAIT_TIMEOUT=1 "$JUST" db-migrate-all targets.txt
+	assert_failure 75
+	# The summary stays tab-separated text; the unreachable target is named
+	# from mig-wait's JSON record, not as targets.txt:2.
+	assert_equal "${#lines[@]}" 3
+	[[ ${lines[0]} =~ $(summary_re ok "$h1/${DBS1[0]}" 0 3) ]] || fail "summary 0: ${lines[0]}"
+	[[ ${lines[1]} =~ $(summary_re failed "mig@127.0.0.1:$dead/nowhere" 75 0) ]] || fail "summary 1: ${lines[1]}"
+	[[ ${lines[2]} =~ $(summary_re failed "$h1/$bad" 1 2) ]] || fail "summary 2: ${lines[2]}"
+	[[ $stderr != *"$PGTMP_PASSWORD"* ]] || fail "a password in stderr"
+
+	printf '%s\n' "$stderr" >err
+	run records --merged err
+	assert_success
+	# No line without its target: not even just's own failure line.
+	refute_line --regexp '^[a-z]+ [a-z-]+ (version|name|path|exit|msg)='
+	assert_line --regexp "^info db-migrate-all target=$h1/${DBS1[0]} msg=0003\\\\x09create_c\\\\x09migrations/0003_create_c\\.sql$"
+	assert_line --regexp "^info mig-apply target=$h1/${DBS1[0]} .*msg=applied 0003 create_c"
+	assert_line --regexp "^error mig-wait target=mig@127\\.0\\.0\\.1:$dead/nowhere exit=75 msg=timed out after 1 s: "
+	assert_line --regexp "^error mig-apply target=$h1/$bad .*sqlstate=42P07.*msg=migrations/0003_create_c\\.sql:[0-9]+:[0-9]+: ERROR: relation \"c\" already exists"
+
+	# The recipe's own errors are records too, the last one with its exit.
+	run --separate-stderr env MIG_LOG_FORMAT=json "$JUST" db-migrate-all --bogus
+	assert_failure 64
+	printf '%s\n' "$stderr" >err
+	run records err
+	assert_success
+	assert_line --index 0 'error db-migrate-all msg=db-migrate-all: unknown option --bogus (options for mig-apply go after TARGETS)'
+	assert_line --index 1 'error db-migrate-all exit=64 msg=usage: just db-migrate-all [-j N] TARGETS [mig-apply option...]'
+	run --separate-stderr env MIG_LOG_FORMAT=json "$JUST" db-migrate-all nosuch.txt
+	assert_failure 66
+	printf '%s\n' "$stderr" >err
+	run records err
+	assert_success
+	assert_output 'error db-migrate-all exit=66 msg=db-migrate-all: nosuch.txt: no such file (TARGETS lists one database per line)'
+}

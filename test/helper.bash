@@ -510,3 +510,54 @@ mig_teardown() {
 
 setup() { mig_setup; }
 teardown() { mig_teardown; }
+
+# records [--merged] FILE: checks that every line of FILE is a JSON object
+# (strict UTF-8, nothing else on the line) with a ts in RFC 3339 UTC, tool,
+# level and msg, that only the last line may carry exit (with --merged, the
+# stderr of several runs, any line may), and that line, col, duration_ms
+# and exit are numbers; then prints one line per record, "level tool
+# key=value ..." for the keys other than ts and msg, in the order given,
+# so that tests match them with assert_line.
+records() {
+	local merged=0
+	if [[ $1 == --merged ]]; then
+		merged=1
+		shift
+	fi
+	python3 - "$1" "$merged" <<-'EOF'
+		import json, re, sys
+		def show(s):
+		    # Control characters as \xNN, so that a record stays one line.
+		    return ''.join(c if c >= ' ' else f'\\x{ord(c):02x}' for c in s)
+		lines = open(sys.argv[1], 'rb').read().split(b'\n')
+		if lines[-1] != b'':
+		    sys.exit('the last line does not end with a newline')
+		lines = lines[:-1]
+		if not lines:
+		    sys.exit('no records')
+		for i, raw in enumerate(lines, 1):
+		    try:
+		        r = json.loads(raw.decode('utf-8'))
+		    except Exception as e:
+		        sys.exit(f'line {i} is not JSON: {e}: {raw!r}')
+		    if not isinstance(r, dict):
+		        sys.exit(f'line {i} is not an object')
+		    for k in ('ts', 'tool', 'level', 'msg'):
+		        if not isinstance(r.get(k), str):
+		            sys.exit(f'line {i} has no string {k}: {r}')
+		    if not re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z', r['ts']):
+		        sys.exit(f'line {i}: ts {r["ts"]!r} is not RFC 3339 UTC')
+		    if r['level'] not in ('info', 'notice', 'warning', 'error'):
+		        sys.exit(f'line {i}: level {r["level"]!r}')
+		    for k in ('line', 'col', 'duration_ms', 'exit'):
+		        if k in r and (type(r[k]) is not int or r[k] < 0):
+		            sys.exit(f'line {i}: {k} is not a number: {r[k]!r}')
+		    if 'exit' in r and i != len(lines) and sys.argv[2] == '0':
+		        sys.exit(f'line {i} carries exit but is not the last')
+		    out = [r['level'], r['tool']]
+		    keys = [k for k in r if k not in ('ts', 'tool', 'level', 'msg')]
+		    for k in keys + ['msg']:
+		        out.append(f'{k}=' + show(str(r[k])))
+		    print(' '.join(out))
+	EOF
+}
