@@ -249,35 +249,41 @@ apply_notx(PGconn *c, const struct applyopts *ao, const struct table *t,
 
 static enum outcome
 apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
-    const struct mig *m, const char *planned, struct hrow *row, int tries)
+    const struct mig *m, struct migfile *kept, const char *planned,
+    struct hrow *row, int tries)
 {
 	char empty[] = "";
 	struct section marked = { .sql = empty, .line = 1, .present = true };
-	struct migfile f;
+	struct migfile read, *f = kept;
 	char *down, *head, *q;
 	enum outcome o;
 
-	migfile_load(m, &f);
-	if (strcmp(f.checksum, planned) != 0)
-		mig_errx(EXIT_DATA, "%s: changed while mig-apply ran; nothing "
-		    "more was applied", m->path);
-	if (f.up.notx && !ao->mark_only) {
-		o = apply_notx(c, ao, t, m, &f, row);
-		migfile_free(&f);
+	/* Not kept from the check: read again, and it must not have changed. */
+	if (f->text[0] == NULL) {
+		f = &read;
+		migfile_load(m, f);
+		if (strcmp(f->checksum, planned) != 0)
+			mig_errx(EXIT_DATA, "%s: changed while mig-apply ran; "
+			    "nothing more was applied", m->path);
+	}
+	if (f->up.notx && !ao->mark_only) {
+		o = apply_notx(c, ao, t, m, f, row);
+		if (f == &read)
+			migfile_free(f);
 		return o;
 	}
 	if (row != NULL)
 		mig_errx(EXIT_DATA, "%s: recorded as partial, but no longer "
 		    "transaction:false; restore its marker to finish it, or "
 		    "mig-revert it", m->path);
-	down = f.down.present ? section_stored(&f.down) : NULL;
-	head = section_head(&f.up);
+	down = f->down.present ? section_stored(&f->down) : NULL;
+	head = section_head(&f->up);
 	{
-		const char *p[6] = { m->version, m->name, m->path, f.checksum,
-		    head ? head : f.up.sql, down };
+		const char *p[6] = { m->version, m->name, m->path, f->checksum,
+		    head ? head : f->up.sql, down };
 		char *label = xasprintf("%s_%s", m->version, m->name);
 		struct step s = { .label = label, .version = m->version,
-		    .name = m->name, .sec = &f.up, .nparams = 6,
+		    .name = m->name, .sec = &f->up, .nparams = 6,
 		    .params = p, .single = ao->single, .tries = tries };
 
 		marked.path = m->path;
@@ -293,7 +299,8 @@ apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
 	}
 	free(down);
 	free(head);
-	migfile_free(&f);
+	if (f == &read)
+		migfile_free(f);
 	return o;
 }
 
@@ -304,8 +311,8 @@ apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
  */
 static int
 apply_batch(PGconn *c, const struct applyopts *ao, const struct table *t,
-    const struct miglist *l, char (*sums)[65], const struct history *h,
-    const struct plan *p)
+    const struct miglist *l, struct migfile *kept, char (*sums)[65],
+    const struct history *h, const struct plan *p)
 {
 	size_t i;
 
@@ -320,8 +327,8 @@ apply_batch(PGconn *c, const struct applyopts *ao, const struct table *t,
 				return interrupted_code("running a "
 				    "--single-transaction batch; nothing of it "
 				    "was applied");
-			o = apply_one(c, ao, t, m, sums[p->todo[i]],
-			    history_find(h, m->vnum), tries);
+			o = apply_one(c, ao, t, m, &kept[p->todo[i]],
+			    sums[p->todo[i]], history_find(h, m->vnum), tries);
 			if (o == RUN_FAILED || o == RUN_INTERRUPTED)
 				return stopped(m, o, 0, false);
 		}
@@ -357,7 +364,7 @@ repair(const struct connopts *co, const struct applyopts *ao,
 	int bad = 0;
 
 	table_parse(co->table, &t);
-	files_load(l, sums, NULL, pc);
+	files_load(l, sums, NULL, NULL, pc);
 	c = run_connect(co, &ao->run, &t, pc);
 	if (t.exists && !ao->run.dry_run)
 		lock_take(c, &t, ao->run.lock_wait);
@@ -456,6 +463,7 @@ apply(const struct connopts *co, const struct applyopts *ao,
 	int code = 0;
 	char (*sums)[65] = xcalloc(l->n, sizeof *sums);
 	bool *notx = xcalloc(l->n, sizeof *notx);
+	struct migfile *kept = xcalloc(l->n, sizeof *kept);
 	struct plan p = { NULL, 0 };
 	struct history h;
 	struct table t;
@@ -463,7 +471,7 @@ apply(const struct connopts *co, const struct applyopts *ao,
 	size_t i;
 
 	table_parse(co->table, &t);
-	files_load(l, sums, notx, pc);
+	files_load(l, sums, notx, kept, pc);
 	if (ao->to != NULL && list_find(l, version_arg("--to", ao->to)) == NULL)
 		mig_errx(EXIT_DATA, "--to %s: no such version in the list",
 		    ao->to);
@@ -497,7 +505,7 @@ apply(const struct connopts *co, const struct applyopts *ao,
 	} else {
 		table_create(c, &t);
 		if (ao->single)
-			code = apply_batch(c, ao, &t, l, sums, &h, &p);
+			code = apply_batch(c, ao, &t, l, kept, sums, &h, &p);
 		else
 			for (i = 0; i < p.n && code == 0; i++) {
 				const struct mig *m = &l->v[p.todo[i]];
@@ -510,8 +518,8 @@ apply(const struct connopts *co, const struct applyopts *ao,
 					    "applied");
 					break;
 				}
-				o = apply_one(c, ao, &t, m, sums[p.todo[i]],
-				    history_find(&h, m->vnum), 0);
+				o = apply_one(c, ao, &t, m, &kept[p.todo[i]],
+				    sums[p.todo[i]], history_find(&h, m->vnum), 0);
 				if (o != RUN_DONE)
 					code = stopped(m, o, i,
 					    notx[p.todo[i]] && !ao->mark_only);
@@ -523,6 +531,9 @@ apply(const struct connopts *co, const struct applyopts *ao,
 	history_free(&h);
 	PQfinish(c);
 	free(p.todo);
+	for (i = 0; i < l->n; i++)
+		migfile_free(&kept[i]);
+	free(kept);
 	free(sums);
 	free(notx);
 	table_free(&t);

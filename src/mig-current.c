@@ -101,7 +101,7 @@ current(const struct connopts *co, enum currentmode mode, bool json,
 	table_parse(co->table, &t);
 	if (mode == CUR_STATUS) {
 		sums = xcalloc(l->n, sizeof *sums);
-		files_load(l, sums, NULL, pc);
+		files_load(l, sums, NULL, NULL, pc);
 	}
 	c = conn_must(co, pc);
 	table_resolve(c, &t, NULL);

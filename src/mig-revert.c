@@ -149,7 +149,7 @@ revert(const struct connopts *co, const struct revertopts *ro,
 
 	table_parse(co->table, &t);
 	if (l != NULL)
-		files_load(l, NULL, NULL, NULL);
+		files_load(l, NULL, NULL, NULL, NULL);
 	c = run_connect(co, &ro->run, &t, NULL);
 	if (t.exists && !ro->run.dry_run)
 		lock_take(c, &t, ro->run.lock_wait);

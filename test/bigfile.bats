@@ -5,6 +5,11 @@
 
 load helper
 
+teardown() {
+	bg_cleanup
+	mig_teardown
+}
+
 # kept VERSION: the up_sql the history holds for VERSION.
 kept() {
 	psql_admin -c "SELECT up_sql FROM mig_history WHERE version = '$1'"
@@ -64,4 +69,51 @@ check_big() {
 	run --separate-stderr apply -q
 	assert_success
 	[[ $(psql_admin -c "SELECT length(up_sql) > 2 * 1024 * 1024 FROM mig_history") == t ]]
+}
+
+# pad_mig VERSION_NAME TABLE MB: a migration creating TABLE whose up
+# section is padded to about MB megabytes by comment lines after its
+# statement.
+pad_mig() {
+	{
+		printf -- '-- migrate:up\nCREATE TABLE %s (id int);\n' "$2"
+		yes -- '-- padding: a comment line about as long as a row of data' | head -c "$(($3 * 1024 * 1024))"
+		printf -- '\n-- migrate:down\nDROP TABLE %s;\n' "$2"
+	} >"$MIGDIR/$1.sql"
+}
+
+@test "bigfile: each file runs as it was checked; past 64 MiB kept, a file is read again and refused if it changed" {
+	pad_mig 0001_a a 40
+	pad_mig 0002_b b 40
+	local sum pid rc=0
+	sum=$(sed -n '2,/^-- migrate:down$/p' "$MIGDIR/0001_a.sql" | sed '$d' | sha256sum | cut -d' ' -f1)
+	mig-list >list
+	# Both files change while mig-apply, having checked them, waits for
+	# the lock.
+	hold_advisory_lock
+	mig-apply <list >out 2>err &
+	pid=$!
+	wait_until 60 "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'mig-apply' AND query LIKE '%pg_try_advisory_lock%')"
+	sed -i '2s/TABLE a /TABLE a_edited /' "$MIGDIR/0001_a.sql"
+	sed -i '2s/TABLE b /TABLE b_edited /' "$MIGDIR/0002_b.sql"
+	bg_cleanup
+	wait "$pid" || rc=$?
+	cat out err >>"$MIG_OUTPUT_LOG"
+	assert_equal "$rc" 65
+
+	# 0001 was kept from the check: it ran as checked, and the history
+	# holds that text's checksum.
+	assert_equal "$(cat out)" "$(line 0001 a)"
+	table_exists a
+	refute table_exists a_edited
+	assert_equal "$(psql_admin -c "SELECT checksum FROM mig_history WHERE version = '0001'")" "$sum"
+	# 0002, past the 64 MiB kept, was read again, found changed, not run.
+	run cat err
+	assert_line 'mig-apply: migrations/0002_b.sql: changed while mig-apply ran; nothing more was applied'
+	refute table_exists b
+	refute table_exists b_edited
+	# The next run sees the edit to 0001.
+	run --separate-stderr apply
+	assert_failure 65
+	[[ $stderr == *'migrations/0001_a.sql: changed since it was applied'* ]] || fail "$stderr"
 }

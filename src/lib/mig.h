@@ -208,10 +208,11 @@ struct stmt {
 	size_t data, datalen;	/* COPY ... FROM STDIN: its rows, no "\." */
 	size_t meta_at;		/* where its psql meta-command is */
 	enum copydir copy;
-	int copy_ended;		/* the rows end with a "\." line */
-	int meta;		/* holds a psql meta-command line */
-	int empty;		/* only white space and comments */
-	int block;		/* a goose StatementBegin/End block */
+	/* bool, not int: a file of 600,000 INSERTs has as many of these */
+	bool copy_ended;	/* the rows end with a "\." line */
+	bool meta;		/* holds a psql meta-command line */
+	bool empty;		/* only white space and comments */
+	bool block;		/* a goose StatementBegin/End block */
 };
 /* goose: StatementBegin/End make a block (else they are plain comments). */
 size_t sql_split(const char *sql, size_t len, int goose, struct stmt **out);
@@ -332,7 +333,7 @@ void guard_session(PGconn *);
 /* run.c: running SQL with progress, cancellation and error positions. */
 char *run_settings(const struct runopts *);
 void files_load(const struct miglist *, char (*sums)[65], bool *notx,
-    struct pending *);
+    struct migfile *kept, struct pending *);
 PGconn *run_connect(const struct connopts *, const struct runopts *,
     struct table *, struct pending *);
 

@@ -28,20 +28,38 @@ run_settings(const struct runopts *r)
  * Reads and checks every file of the list before anything runs, keeping
  * each one's checksum and whether it runs outside a transaction (either
  * may be NULL), and moves the connection under way (pc) on between files.
+ * With kept (one per file, or NULL), files stay loaded there for the run,
+ * up to KEEP_BYTES of SQL in all, so that what runs is what was checked
+ * and a data file is not read, checked and hashed a second time (for a
+ * 50 MB COPY file, 0.1 s before the server has anything to do). A file
+ * past that is left out (zeroed), to be read again when its turn comes.
  */
+#define KEEP_BYTES (64 * 1024 * 1024)
+
 void
 files_load(const struct miglist *l, char (*sums)[65], bool *notx,
-    struct pending *pc)
+    struct migfile *kept, struct pending *pc)
 {
+	size_t held = 0;
+
 	for (size_t i = 0; i < l->n; i++) {
 		struct migfile f;
+		size_t size;
 
 		migfile_load(&l->v[i], &f);
 		if (sums != NULL)
 			memcpy(sums[i], f.checksum, sizeof sums[i]);
 		if (notx != NULL)
 			notx[i] = f.up.notx;
-		migfile_free(&f);
+		size = f.up.len + f.down.len;
+		if (kept != NULL && held + size <= KEEP_BYTES) {
+			kept[i] = f;
+			held += size;
+		} else {
+			if (kept != NULL)
+				memset(&kept[i], 0, sizeof kept[i]);
+			migfile_free(&f);
+		}
 		conn_pump(pc, 0);
 	}
 }
