@@ -6,13 +6,12 @@
 load helper
 
 setup_file() {
-	JUST=$(find_just) || JUST=
-	export JUST
+	just_setup_file
 }
 
 # The demo starts its own server and uses nothing of the suite's.
 setup() {
-	[[ -n $JUST ]] || skip "just is not installed"
+	need_just
 	[[ $MIG_BIN == "$REPO/bin" ]] || skip "the demo runs the checkout's bin/, not $MIG_BIN"
 }
 teardown() {

@@ -5,10 +5,8 @@
 
 load helper
 
-# bats 1.8.2 takes a skip in setup_file for a failure: setup skips instead.
 setup_file() {
-	JUST=$(find_just) || JUST=
-	export JUST
+	just_setup_file
 	# The second server: its own port and password. The socket path must be
 	# short, so it lives in /tmp rather than under BATS_FILE_TMPDIR.
 	SRV2_DIR=$(mktemp -d /tmp/mig-pg2.XXXXXX)
@@ -27,7 +25,7 @@ teardown_file() {
 }
 
 setup() {
-	[[ -n $JUST ]] || skip "just is not installed"
+	need_just
 	mig_setup
 	mig_secret "$SRV2_PASSWORD"
 	just_project

@@ -362,6 +362,19 @@ find_just() {
 	echo "$j"
 }
 
+# just_setup_file: for a file's setup_file, JUST exported as find_just's
+# answer, or empty when there is no just. Its tests call need_just in
+# setup: bats 1.8.2 takes a skip in setup_file for a failure.
+just_setup_file() {
+	JUST=$(find_just) || JUST=
+	export JUST
+}
+
+# need_just: skips the test when just_setup_file found no just.
+need_just() {
+	[[ -n $JUST ]] || skip "just is not installed"
+}
+
 # just ARGS...: $JUST (find_just's answer, which the file's setup_file sets).
 just() { "${JUST:?no JUST: set it from find_just in setup_file}" "$@"; }
 

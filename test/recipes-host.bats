@@ -10,14 +10,12 @@
 
 load helper
 
-# bats 1.8.2 takes a skip in setup_file for a failure: setup skips instead.
 setup_file() {
-	JUST=$(find_just) || JUST=
-	export JUST
+	just_setup_file
 }
 
 setup() {
-	[[ -n $JUST ]] || skip "just is not installed"
+	need_just
 	mig_setup
 	just_project
 }
