@@ -254,13 +254,13 @@ apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
 {
 	char empty[] = "";
 	struct section marked = { .sql = empty, .line = 1, .present = true };
-	struct migfile read, *f = kept;
+	struct migfile again, *f = kept;
 	char *down, *head, *q;
 	enum outcome o;
 
 	/* Not kept from the check: read again, and it must not have changed. */
 	if (f->text[0] == NULL) {
-		f = &read;
+		f = &again;
 		migfile_load(m, f);
 		if (strcmp(f->checksum, planned) != 0)
 			mig_errx(EXIT_DATA, "%s: changed while mig-apply ran; "
@@ -268,7 +268,7 @@ apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
 	}
 	if (f->up.notx && !ao->mark_only) {
 		o = apply_notx(c, ao, t, m, f, row);
-		if (f == &read)
+		if (f == &again)
 			migfile_free(f);
 		return o;
 	}
@@ -299,7 +299,7 @@ apply_one(PGconn *c, const struct applyopts *ao, const struct table *t,
 	}
 	free(down);
 	free(head);
-	if (f == &read)
+	if (f == &again)
 		migfile_free(f);
 	return o;
 }
